@@ -1,0 +1,54 @@
+"""Formats turn raw records into an Arrow table of text values, one column per target.
+
+Every value leaves a format as text (``None`` for NULL); the store casts it to the column's
+type, so one conversion rule serves every format and every store. A record that cannot be
+parsed is not an exception: it is a ``RecordError`` in ``ParsedBatch.errors``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class RecordError:
+    index: int | None  # position of the record in the input (None when unknown)
+    reason: str
+    raw: bytes | None = None
+
+
+@dataclass
+class ParsedBatch:
+    """Rows parsed from a sequence of records.
+
+    ``table`` has one string column per target, in target order. ``record_index`` gives, for
+    each row, the position of the input record it came from (``None`` when rows and records do
+    not correspond one to one, e.g. a CSV record holding several lines).
+    """
+
+    table: pa.Table
+    record_index: pa.Array | None = None
+    errors: list[RecordError] = field(default_factory=list)
+
+
+class Format(ABC):
+    """Parses records into rows. Instances are used by one thread at a time."""
+
+    #: The names of the values this format produces: columns and ``@variables``.
+    targets: tuple[str, ...]
+
+    @abstractmethod
+    def parse_records(self, records: Sequence[bytes]) -> ParsedBatch:
+        """Parse messages, one record each (a Kafka partition's batch)."""
+
+    @abstractmethod
+    def parse_file(self, data: bytes) -> ParsedBatch:
+        """Parse the whole content of a file."""
+
+
+def empty_table(targets: Sequence[str]) -> pa.Table:
+    return pa.table({t: pa.array([], pa.string()) for t in targets})

@@ -1,0 +1,177 @@
+"""FORMAT JSON: one JSON object per record, parsed for the whole batch at once by DuckDB.
+
+The mapping ``(target <- a::b DEFAULT x, ...)`` becomes one ``json_transform`` over an Arrow
+string column, so each document is parsed once, in C++, whatever the number of targets.
+Values follow SingleStore's conversions: null → NULL, true/false → 1/0, strings unquoted,
+numbers as written, objects and arrays as JSON text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from sluice.errors import FormatError
+from sluice.formats.base import Format, ParsedBatch, RecordError, empty_table
+from sluice.sql import ast
+
+_LEAF = '"JSON"'
+
+
+class JsonFormat(Format):
+    def __init__(self, spec: ast.MappedSpec, targets: Sequence[str] | None = None) -> None:
+        if not spec.mappings:
+            raise FormatError("FORMAT JSON needs a field mapping: FORMAT JSON (col <- key, ...)")
+        self.mappings = spec.mappings
+        self.targets = tuple(m.target for m in spec.mappings)
+        self._con = duckdb.connect()
+        self._sql = _compile(spec.mappings)
+
+    def parse_file(self, data: bytes) -> ParsedBatch:
+        return self.parse_records([line for line in data.split(b"\n") if line.strip()])
+
+    def parse_records(self, records: Sequence[bytes]) -> ParsedBatch:
+        if not records:
+            return ParsedBatch(empty_table(self.targets))
+        column = pa.array(records, pa.binary())
+        try:
+            return ParsedBatch(*self._run(column.cast(pa.string())))
+        except (pa.ArrowInvalid, duckdb.Error):
+            pass  # at least one record is not a JSON object: separate them (rare path)
+        good, errors = self._split_invalid(records)
+        if not good:
+            return ParsedBatch(empty_table(self.targets), errors=errors)
+        table, index, missing = self._run(pa.array([records[i] for i in good], pa.string()))
+        remap = pa.array(good, pa.int64())
+        missing = [RecordError(good[e.index], e.reason, e.raw) for e in missing if e.index is not None]
+        return ParsedBatch(table, remap.take(index), sorted(errors + missing, key=_by_index))
+
+    def _run(self, column: pa.Array) -> tuple[pa.Table, pa.Array, list[RecordError]]:
+        records = pa.table({"v": column, "i": pa.array(range(len(column)), pa.int64())})
+        self._con.register("records", records)
+        try:
+            out = self._con.sql(self._sql).to_arrow_table()
+        finally:
+            self._con.unregister("records")
+        missing = out.column("__missing")
+        errors: list[RecordError] = []
+        if missing.null_count < len(missing):
+            bad = [i for i, m in enumerate(missing.to_pylist()) if m]
+            for i in bad:
+                idx = out.column("__i")[i].as_py()
+                errors.append(RecordError(idx, missing[i].as_py(), column[idx].as_py().encode()))
+            keep = pa.array([m is None for m in missing.to_pylist()])
+            out = out.filter(keep)
+        return out.select(list(self.targets)), out.column("__i").combine_chunks(), errors
+
+    def _split_invalid(self, records: Sequence[bytes]) -> tuple[list[int], list[RecordError]]:
+        good: list[int] = []
+        errors: list[RecordError] = []
+        for i, raw in enumerate(records):
+            reason = _invalid_reason(raw)
+            if reason is None:
+                good.append(i)
+            else:
+                errors.append(RecordError(i, reason, raw))
+        return good, errors
+
+
+def _by_index(e: RecordError) -> int:
+    return e.index if e.index is not None else -1
+
+
+def _invalid_reason(raw: bytes) -> str | None:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"record is not valid UTF-8 (byte {exc.start})"
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        return f"record is not valid JSON: {exc}"
+    if not isinstance(doc, dict):
+        return f"record is a JSON {type(doc).__name__}, expected an object"
+    return None
+
+
+def _compile(mappings: Sequence[ast.FieldMapping]) -> str:
+    """``SELECT <one text expression per target>, __missing, __i FROM records``."""
+    tree = _path_tree([m.path for m in mappings])
+    values, missing = [], []
+    for m in mappings:
+        if not m.path:
+            values.append(f"v AS {_q(m.target)}")
+            continue
+        x = _access(tree, m.path)
+        exists = f"json_exists(v, {_sql_string(_json_path(m.path))})"
+        fallback = f"CAST({m.default} AS VARCHAR)" if m.default is not None else "NULL"
+        values.append(
+            f"CASE WHEN {x} IS NOT NULL THEN {_leaf_text(x)} "
+            f"WHEN {exists} THEN NULL ELSE {fallback} END AS {_q(m.target)}"
+        )
+        if m.default is None:
+            reason = f"JSON path {'::'.join(m.path)} is missing and has no DEFAULT"
+            missing.append(f"CASE WHEN {x} IS NULL AND NOT {exists} THEN {_sql_string(reason)} END")
+    missing_sql = f"coalesce({', '.join(missing)})" if missing else "NULL::VARCHAR"
+    inner = f"SELECT v, i, json_transform(v, {_sql_string(_struct_type(tree))}) AS j FROM records"
+    return f"SELECT {', '.join(values)}, {missing_sql} AS __missing, i AS __i FROM ({inner})"
+
+
+def _path_tree(paths: Sequence[tuple[str, ...]]) -> dict[str, Any]:
+    """Nested keys down to JSON leaves. A mapped path that is a prefix of another becomes the
+    leaf (shorter paths go first), and the longer one is extracted from it."""
+    tree: dict[str, Any] = {}
+    for path in sorted((p for p in paths if p), key=len):
+        node = tree
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+            if node == _LEAF:
+                break
+        else:
+            node[path[-1]] = _LEAF
+    return tree
+
+
+def _struct_type(tree: dict[str, Any]) -> str:
+    parts = []
+    for key, child in tree.items():
+        inner = child if child == _LEAF else _struct_type(child)
+        parts.append(f"{json.dumps(key)}: {inner}")
+    return "{" + ", ".join(parts) + "}"
+
+
+def _access(tree: dict[str, Any], path: Sequence[str]) -> str:
+    """Field access into the transformed struct; below a JSON leaf, json_extract."""
+    expr = "j"
+    node: Any = tree
+    for depth, key in enumerate(path):
+        if node == _LEAF:
+            rest = _json_path(path[depth:])
+            return f"json_extract({expr}, {_sql_string(rest)})"
+        expr = f"{expr}[{_sql_string(key)}]"
+        node = node[key]
+    return expr
+
+
+def _leaf_text(x: str) -> str:
+    return (
+        f"CASE json_type({x}) WHEN 'VARCHAR' THEN json_extract_string({x}, '$') "
+        f"WHEN 'BOOLEAN' THEN CASE WHEN CAST({x} AS VARCHAR) = 'true' THEN '1' ELSE '0' END "
+        f"WHEN 'NULL' THEN NULL ELSE CAST({x} AS VARCHAR) END"
+    )
+
+
+def _json_path(path: Sequence[str]) -> str:
+    return "$" + "".join("." + json.dumps(k) for k in path)
+
+
+def _sql_string(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'

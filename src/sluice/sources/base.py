@@ -1,0 +1,79 @@
+"""Sources: list a pipeline's partitions and extract offset ranges of raw records.
+
+A *partition* is a Kafka partition (named by its number) or a file (named by its path).
+An *offset* is the position of a record in the partition; the pipeline's stored *cursor* for a
+partition is the offset of the next record to load, so a batch covers ``[start, end)`` with
+``start`` equal to the stored cursor and ``end`` the cursor after it commits. A file has two
+offsets: 0 (not loaded) and 1 (loaded), so the same compare-and-set protects both kinds.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass
+class PartitionBatch:
+    """The records of one partition in one batch."""
+
+    partition: str
+    start: int | None  # the stored cursor this batch starts from; None: partition not seen yet
+    end: int  # the cursor once this batch commits (exclusive end)
+    records: Sequence[bytes] = ()  # one per message (Kafka)
+    data: bytes | None = None  # the whole file (FS)
+    latest: int | None = None  # the partition's end as last seen, for lag
+    size: int | None = None  # bytes in the file (FS)
+    offsets: Sequence[int] = field(default=())  # offset of each record, when known
+
+    @property
+    def count(self) -> int:
+        return len(self.records) if self.data is None else 1
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.data) if self.data is not None else sum(map(len, self.records))
+
+
+class Source(ABC):
+    """One pipeline's reader of one source. Used by one thread at a time; ``close()`` it.
+
+    The source keeps its read position between calls; ``extract`` compares it with the
+    cursors it is given and seeks whenever they differ (after a failed batch, or after
+    ``ALTER PIPELINE … SET OFFSETS``), so the stored cursors alone decide what is read.
+    """
+
+    #: The SOURCE_TYPE shown in the monitoring views.
+    kind: str
+
+    @abstractmethod
+    def check(self) -> None:
+        """Raise a ``SourceError`` naming the problem if the source cannot be read."""
+
+    @abstractmethod
+    def extract(
+        self,
+        cursors: Mapping[str, int],
+        max_per_partition: int,
+        wait: float,
+        *,
+        stop_at_end: bool = False,
+    ) -> list[PartitionBatch]:
+        """Records after ``cursors``, at most ``max_per_partition`` offsets per partition.
+
+        Returns as soon as every partition is caught up (or full) and something was read;
+        with ``stop_at_end``, as soon as every partition is caught up even if nothing was.
+        Never blocks longer than ``wait`` seconds. An empty list means nothing new.
+        """
+
+    @abstractmethod
+    def earliest(self) -> dict[str, int]:
+        """The first offset of every partition (SET OFFSETS EARLIEST)."""
+
+    @abstractmethod
+    def latest(self) -> dict[str, int]:
+        """The end of every partition (SET OFFSETS LATEST)."""
+
+    def close(self) -> None:  # noqa: B027 - most sources hold nothing to release
+        """Release connections."""

@@ -1,0 +1,266 @@
+"""KAFKA source: every partition of one topic, read with ``assign()`` from the stored cursors.
+
+Consumer-group subscription is never used: the pipeline's cursors in the store are the only
+record of progress, so a batch that fails to commit is simply read again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
+
+from sluice.errors import SourceError, SourceUnavailableError
+from sluice.sources.base import PartitionBatch, Source
+
+log = logging.getLogger("sluice.kafka")
+
+DEFAULT_PORT = 9092
+CONSUME_CHUNK = 10_000  # measured: faster than both single polls and very large calls
+METADATA_REFRESH_SECONDS = 5.0
+
+# Tuned on a 2-core machine: the deep queue took consumption from ~160k to ~900k msgs/s.
+CONSUMER_DEFAULTS: dict[str, Any] = {
+    "enable.auto.commit": False,
+    "enable.auto.offset.store": False,
+    "enable.partition.eof": True,
+    "auto.offset.reset": "earliest",
+    "queued.min.messages": 1_000_000,
+    "queued.max.messages.kbytes": 1_000_000,
+    "fetch.max.bytes": 50 * 1024 * 1024,
+    "max.partition.fetch.bytes": 10 * 1024 * 1024,
+    "socket.connection.setup.timeout.ms": 5_000,
+}
+
+_UNAVAILABLE = {KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE}
+
+
+def parse_uri(uri: str) -> tuple[str, str]:
+    """``'host[:port][,host2[:port]]/topic'`` → (bootstrap servers, topic)."""
+    hosts, sep, topic = uri.partition("/")
+    if not sep or not topic or not hosts or "/" in topic:
+        raise SourceError(f"KAFKA address {uri!r} must look like 'host[:port][,host:port]/topic'")
+    servers = ",".join(h if ":" in h else f"{h}:{DEFAULT_PORT}" for h in hosts.split(","))
+    return servers, topic
+
+
+class KafkaSource(Source):
+    kind = "KAFKA"
+
+    def __init__(
+        self,
+        uri: str,
+        config: Mapping[str, Any],
+        credentials: Mapping[str, Any] | None = None,
+        *,
+        pipeline: str = "",
+    ) -> None:
+        self.servers, self.topic = parse_uri(uri)
+        self.pipeline = pipeline
+        self.conf: dict[str, Any] = {
+            **CONSUMER_DEFAULTS,
+            "bootstrap.servers": self.servers,
+            "group.id": f"sluice-{pipeline or 'pipeline'}",
+            **config,
+            **(credentials or {}),
+            "logger": log,
+        }
+        self._consumer: Consumer | None = None
+        self._position: dict[int, int | None] = {}  # next offset the consumer delivers
+        self._held: list[Message] = []  # read past a full partition: first of the next batch
+        self._eof: set[int] = set()
+        self._partitions: list[int] = []
+        self._listed_at = 0.0
+
+    # -- metadata -----------------------------------------------------------------------------
+
+    def _client(self) -> Consumer:
+        if self._consumer is None:
+            try:
+                self._consumer = Consumer(self.conf)
+            except KafkaException as exc:
+                raise SourceError(f"bad Kafka CONFIG: {exc}", pipeline=self.pipeline) from exc
+        return self._consumer
+
+    def _list_partitions(self, timeout: float = 10.0) -> list[int]:
+        try:
+            md = self._client().list_topics(self.topic, timeout=timeout)
+        except KafkaException as exc:
+            raise SourceUnavailableError(
+                f"cannot reach Kafka at {self.servers}: {exc.args[0]}", pipeline=self.pipeline
+            ) from exc
+        topic = md.topics.get(self.topic)
+        if topic is None or topic.error is not None or not topic.partitions:
+            reason = topic.error.str() if topic is not None and topic.error else "no partitions"
+            raise SourceUnavailableError(
+                f"topic {self.topic!r} is not available on {self.servers}: {reason}",
+                pipeline=self.pipeline,
+            )
+        return sorted(topic.partitions)
+
+    def partitions(self) -> list[int]:
+        now = time.monotonic()
+        if now - self._listed_at > METADATA_REFRESH_SECONDS:
+            self._partitions = self._list_partitions()
+            self._listed_at = now
+        return self._partitions
+
+    def check(self) -> None:
+        self._list_partitions(timeout=5.0)
+
+    # -- extraction ---------------------------------------------------------------------------
+
+    def extract(
+        self,
+        cursors: Mapping[str, int],
+        max_per_partition: int,
+        wait: float,
+        *,
+        stop_at_end: bool = False,
+    ) -> list[PartitionBatch]:
+        wanted = {p: cursors.get(str(p)) for p in self.partitions()}
+        if any(p not in self._position or self._position[p] != c for p, c in wanted.items()):
+            self._assign(wanted)
+        try:
+            buckets = self._fill(wanted, max_per_partition, wait, stop_at_end)
+        except BaseException:
+            self._position.clear()  # messages were consumed and dropped: re-seek next time
+            raise
+        consumer = self._client()
+        batches = []
+        for p, msgs in buckets.items():
+            if not msgs:
+                continue
+            end = msgs[-1].offset() + 1
+            self._position[p] = end
+            _, high = consumer.get_watermark_offsets(TopicPartition(self.topic, p), cached=True)
+            batches.append(
+                PartitionBatch(
+                    str(p),
+                    wanted[p],
+                    end,
+                    records=[m.value() or b"" for m in msgs],
+                    latest=max(high, end),
+                    offsets=[m.offset() for m in msgs],
+                )
+            )
+        return batches
+
+    def _assign(self, wanted: Mapping[int, int | None]) -> None:
+        self._client().assign(
+            [
+                TopicPartition(self.topic, p, OFFSET_BEGINNING if c is None else c)
+                for p, c in wanted.items()
+            ]
+        )
+        self._position = dict(wanted)
+        self._held.clear()
+        self._eof.clear()
+
+    def _fill(
+        self, wanted: Mapping[int, int | None], cap: int, wait: float, stop_at_end: bool
+    ) -> dict[int, list[Message]]:
+        consumer = self._client()
+        buckets: dict[int, list[Message]] = {p: [] for p in wanted}
+        held, self._held = self._held, []
+        eof = self._eof
+        deadline = time.monotonic() + wait
+        msgs: list[Message] = held
+        got = 0
+        while True:
+            for m in msgs:
+                err = m.error()
+                if err is not None:
+                    self._on_error(err, m, eof)
+                    continue
+                p = m.partition()
+                bucket = buckets.setdefault(p, [])
+                if len(bucket) < cap:
+                    bucket.append(m)
+                    got += 1
+                else:
+                    self._held.append(m)
+                eof.discard(p)
+            caught_up = all(p in eof or len(b) >= cap for p, b in buckets.items())
+            if caught_up and (got or stop_at_end):
+                return buckets
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return buckets
+            msgs = consumer.consume(CONSUME_CHUNK, timeout=min(remaining, 0.5))
+
+    def _on_error(self, err: KafkaError, msg: Message, eof: set[int]) -> None:
+        code = err.code()
+        if code == KafkaError._PARTITION_EOF:
+            eof.add(msg.partition())
+        elif code in _UNAVAILABLE:
+            raise SourceUnavailableError(
+                f"Kafka at {self.servers} is unreachable: {err.str()}", pipeline=self.pipeline
+            )
+        elif code == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            raise SourceUnavailableError(
+                f"topic {self.topic!r} is not available on {self.servers}: {err.str()}",
+                pipeline=self.pipeline,
+            )
+        elif err.fatal() or not err.retriable():
+            raise SourceError(f"Kafka error: {err.str()}", pipeline=self.pipeline)
+        else:
+            log.warning("pipeline %s: Kafka: %s", self.pipeline, err.str())
+
+    # -- SET OFFSETS --------------------------------------------------------------------------
+
+    def earliest(self) -> dict[str, int]:
+        consumer = self._client()
+        out = {}
+        for p in self._list_partitions():
+            low, _ = consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)
+            out[str(p)] = low
+        return out
+
+    def latest(self) -> dict[str, int]:
+        """The end of every partition, found by reading up to the end-of-partition event.
+
+        Workaround for the development broker (Tansu), whose ListOffsets reports the base offset
+        of the last record batch + 1 rather than the log end. On a real Kafka cluster the
+        reported watermark already is the end, so the read below returns at once.
+        """
+        consumer = self._client()
+        parts = self._list_partitions()
+        marks = {}
+        for p in parts:
+            _, high = consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)
+            marks[p] = high
+        probe = Consumer({**self.conf, "group.id": f"{self.conf['group.id']}-probe"})
+        try:
+            probe.assign([TopicPartition(self.topic, p, marks[p]) for p in parts])
+            ends: dict[int, int] = {}
+            deadline = time.monotonic() + 30
+            while len(ends) < len(parts) and time.monotonic() < deadline:
+                for m in probe.consume(CONSUME_CHUNK, timeout=0.5):
+                    err = m.error()
+                    if err is not None and err.code() == KafkaError._PARTITION_EOF:
+                        ends[m.partition()] = m.offset()
+        finally:
+            probe.close()
+        if len(ends) < len(parts):
+            raise SourceUnavailableError(
+                f"could not find the end of topic {self.topic!r} within 30 s",
+                pipeline=self.pipeline,
+            )
+        return {str(p): o for p, o in ends.items()}
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+

@@ -1,0 +1,159 @@
+"""Pipeline statements as frozen dataclasses. Expressions (SET, WHERE, …) are kept as SQL text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    kind: str  # KAFKA | FS | S3
+    uri: str
+    config: str | None = None  # JSON text
+    credentials: str | None = None  # JSON text; never rendered for display
+
+
+@dataclass(frozen=True)
+class CsvSpec:
+    """``FORMAT CSV`` with MySQL ``LOAD DATA`` defaults (tab-separated, no enclosure)."""
+
+    fields_terminated_by: str = "\t"
+    enclosed_by: str = ""
+    optionally_enclosed: bool = False
+    escaped_by: str = "\\"
+    lines_starting_by: str = ""
+    lines_terminated_by: str = "\n"
+    ignore_lines: int = 0
+    null_defined_by: str | None = None
+    explicit: bool = False  # FORMAT CSV was written (it is the default)
+
+
+@dataclass(frozen=True)
+class FieldMapping:
+    """``target <- path [DEFAULT literal]``; ``path == ()`` is ``%``, the whole record."""
+
+    target: str  # column name, or "@var"
+    path: tuple[str, ...]
+    default: str | None = None  # SQL literal text
+
+
+@dataclass(frozen=True)
+class MappedSpec:
+    """``FORMAT JSON | AVRO | PARQUET (target <- path, ...)``."""
+
+    kind: str  # JSON | AVRO | PARQUET
+    mappings: tuple[FieldMapping, ...] = ()
+    schema_registry: str | None = None
+    schema: str | None = None
+
+
+FormatSpec = CsvSpec | MappedSpec
+
+
+@dataclass(frozen=True)
+class Assignment:
+    column: str
+    expr: str
+
+
+@dataclass(frozen=True)
+class Transform:
+    uri: str
+    executable: str = ""
+    args: str = ""
+    python: bool = False  # WITH TRANSFORM PYTHON 'module:function'
+
+
+@dataclass(frozen=True)
+class CreatePipeline:
+    name: str
+    source: SourceSpec
+    table: str
+    format: FormatSpec = field(default_factory=CsvSpec)
+    or_replace: bool = False
+    if_not_exists: bool = False
+    aggregator: bool = False
+    batch_interval: int | None = None
+    max_partitions_per_batch: int | None = None
+    max_offsets_per_batch_partition: int | None = None
+    max_retries_per_batch_partition: int | None = None
+    transform: Transform | None = None
+    duplicates: str | None = None  # REPLACE | IGNORE
+    skip_errors: str | None = None  # ALL | CONSTRAINT | DUPLICATE KEY | PARSER
+    stop_on_error: bool | None = None
+    resource_pool: str | None = None
+    out_of_order: bool | None = None
+    into_procedure: bool = False
+    columns: tuple[str, ...] | None = None  # CSV column list: names and "@vars"
+    set: tuple[Assignment, ...] = ()
+    where: str | None = None
+    on_duplicate_key_update: tuple[Assignment, ...] = ()
+
+
+@dataclass(frozen=True)
+class StartPipeline:
+    name: str | None  # None: START ALL PIPELINES
+    if_not_running: bool = False
+    foreground: bool = False
+    limit_batches: int | None = None
+
+
+@dataclass(frozen=True)
+class StopPipeline:
+    name: str | None  # None: STOP ALL PIPELINES
+    if_running: bool = False
+
+
+@dataclass(frozen=True)
+class DropPipeline:
+    name: str
+    if_exists: bool = False
+
+
+@dataclass(frozen=True)
+class ShowPipelines:
+    pass
+
+
+@dataclass(frozen=True)
+class ShowCreatePipeline:
+    name: str
+    extended: bool = False
+
+
+@dataclass(frozen=True)
+class TestPipeline:
+    name: str
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class AlterPipeline:
+    name: str
+    offsets: str | None = None  # EARLIEST | LATEST | JSON text
+    batch_interval: int | None = None
+    max_offsets_per_batch_partition: int | None = None
+    max_retries_per_batch_partition: int | None = None
+    transform: Transform | None = None
+    stop_on_error: bool | None = None
+    drop_file: str | None = None
+
+
+@dataclass(frozen=True)
+class Passthrough:
+    """Any statement that is not a pipeline statement: it goes to the store unchanged."""
+
+    sql: str
+
+
+Statement = (
+    CreatePipeline
+    | StartPipeline
+    | StopPipeline
+    | DropPipeline
+    | ShowPipelines
+    | ShowCreatePipeline
+    | TestPipeline
+    | AlterPipeline
+    | Passthrough
+)

@@ -1,0 +1,472 @@
+"""Recursive-descent parser for SingleStore-style pipeline statements.
+
+``parse(sql)`` returns a pipeline statement from ``sluice.sql.ast`` or, for any other SQL,
+``Passthrough(sql)``. Statement dispatch is by table; each clause has one small method.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from sluice.errors import ParseError
+from sluice.sql import ast
+from sluice.sql.lexer import Kind, Token, is_pipeline_statement, tokenize
+
+_SKIP_KINDS = ("ALL", "CONSTRAINT", "DUPLICATE KEY", "PARSER")
+
+
+def parse(sql: str) -> ast.Statement:
+    """Parse one statement (a trailing semicolon is allowed)."""
+    if not is_pipeline_statement(sql):
+        return ast.Passthrough(sql.strip().rstrip(";").strip())
+    return _Parser(sql).statement()
+
+
+class _Parser:
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+        self.tokens = tokenize(sql, backslash_escapes=True)
+        self.i = 0
+
+    # -- token helpers ------------------------------------------------------------------------
+
+    @property
+    def tok(self) -> Token:
+        return self.tokens[self.i]
+
+    def peek(self, k: int = 1) -> Token:
+        return self.tokens[min(self.i + k, len(self.tokens) - 1)]
+
+    def advance(self) -> Token:
+        tok = self.tok
+        if tok.kind is not Kind.END:
+            self.i += 1
+        return tok
+
+    def error(self, message: str, tok: Token | None = None) -> ParseError:
+        tok = tok or self.tok
+        found = "end of statement" if tok.kind is Kind.END else repr(self.sql[tok.start : tok.end])
+        return ParseError(f"{message}, found {found}", self.sql, tok.start)
+
+    def at(self, *words: str) -> bool:
+        """True if the next tokens are exactly ``words`` (keywords, case-insensitive)."""
+        return all(self.peek(k).is_word(w) for k, w in enumerate(words))
+
+    def accept(self, *words: str) -> bool:
+        if self.at(*words):
+            self.i += len(words)
+            return True
+        return False
+
+    def expect(self, *words: str) -> None:
+        for word in words:
+            if not self.tok.is_word(word):
+                raise self.error(f"expected {word}")
+            self.advance()
+
+    def accept_punct(self, p: str) -> bool:
+        if self.tok.kind is Kind.PUNCT and self.tok.value == p:
+            self.advance()
+            return True
+        return False
+
+    def expect_punct(self, p: str) -> None:
+        if not self.accept_punct(p):
+            raise self.error(f"expected '{p}'")
+
+    def ident(self, what: str = "a name") -> str:
+        if self.tok.kind in (Kind.WORD, Kind.QUOTED):
+            return self.advance().value
+        raise self.error(f"expected {what}")
+
+    def qualified_ident(self, what: str) -> str:
+        parts = [self.ident(what)]
+        while self.accept_punct("."):
+            parts.append(self.ident(what))
+        return ".".join(parts)
+
+    def string(self, what: str = "a quoted string") -> str:
+        if self.tok.kind is not Kind.STRING:
+            raise self.error(f"expected {what}")
+        return self.advance().value
+
+    def integer(self, what: str) -> int:
+        if self.tok.kind is not Kind.NUMBER or not self.tok.value.isdigit():
+            raise self.error(f"expected {what} (a whole number)")
+        return int(self.advance().value)
+
+    def on_off(self) -> bool:
+        if self.accept("ON"):
+            return True
+        if self.accept("OFF"):
+            return False
+        raise self.error("expected ON or OFF")
+
+    # -- statements ---------------------------------------------------------------------------
+
+    def statement(self) -> ast.Statement:
+        head = self.advance()
+        handler = STATEMENT_PARSERS[head.value.upper()]
+        stmt = handler(self)
+        self.accept_punct(";")
+        if self.tok.kind is not Kind.END:
+            raise self.error("unexpected text after the statement")
+        return stmt
+
+    def create(self) -> ast.CreatePipeline:
+        or_replace = self.accept("OR", "REPLACE")
+        aggregator = self.accept("AGGREGATOR")
+        self.expect("PIPELINE")
+        if_not_exists = self.accept("IF", "NOT", "EXISTS")
+        name = self.ident("a pipeline name")
+        self.expect("AS", "LOAD", "DATA")
+        opts: dict[str, Any] = {
+            "name": name,
+            "or_replace": or_replace,
+            "if_not_exists": if_not_exists,
+            "aggregator": aggregator,
+            "source": self.source(),
+        }
+        while not self.tok.is_word("INTO"):
+            self.load_option(opts)
+        self.expect("INTO")
+        if self.accept("PROCEDURE"):
+            opts["into_procedure"] = True
+        else:
+            self.expect("TABLE")
+        opts["table"] = self.qualified_ident("a table name")
+        self.load_tail(opts)
+        return ast.CreatePipeline(**opts)
+
+    def source(self) -> ast.SourceSpec:
+        kind_tok = self.tok
+        kind = self.ident("a source (KAFKA, FS or S3)").upper()
+        if kind not in ("KAFKA", "FS", "S3"):
+            raise self.error("expected a source: KAFKA, FS or S3", kind_tok)
+        uri = self.string(f"the {kind} address as a quoted string")
+        config = credentials = None
+        while self.tok.is_word("CONFIG", "CREDENTIALS"):
+            word = self.advance().value.upper()
+            if word == "CONFIG":
+                config = self.string("CONFIG as a quoted JSON string")
+            else:
+                credentials = self.string("CREDENTIALS as a quoted JSON string")
+        return ast.SourceSpec(kind, uri, config, credentials)
+
+    def set_once(self, opts: dict[str, Any], key: str, value: Any, tok: Token) -> None:
+        if opts.get(key) is not None:
+            raise ParseError(f"{key.upper()} is given twice", self.sql, tok.start)
+        opts[key] = value
+
+    def load_option(self, opts: dict[str, Any]) -> None:
+        tok = self.tok
+        if self.accept("BATCH_INTERVAL"):
+            self.set_once(opts, "batch_interval", self.integer("milliseconds"), tok)
+        elif self.accept("MAX_PARTITIONS_PER_BATCH"):
+            self.set_once(opts, "max_partitions_per_batch", self.integer("a count"), tok)
+        elif self.accept("MAX_OFFSETS_PER_BATCH_PARTITION"):
+            self.set_once(opts, "max_offsets_per_batch_partition", self.integer("a count"), tok)
+        elif self.accept("MAX_RETRIES_PER_BATCH_PARTITION"):
+            self.set_once(opts, "max_retries_per_batch_partition", self.integer("a count"), tok)
+        elif self.accept("WITH", "TRANSFORM"):
+            self.set_once(opts, "transform", self.transform(), tok)
+        elif self.accept("REPLACE"):
+            self.set_once(opts, "duplicates", "REPLACE", tok)
+        elif self.accept("IGNORE"):
+            self.set_once(opts, "duplicates", "IGNORE", tok)
+        elif self.accept("SKIP"):
+            kind = next((k for k in _SKIP_KINDS if self.accept(*k.split())), None)
+            if kind is None:
+                raise self.error("expected ALL, CONSTRAINT, DUPLICATE KEY or PARSER after SKIP")
+            self.expect("ERRORS")
+            self.set_once(opts, "skip_errors", kind, tok)
+        elif self.accept("STOP_ON_ERROR"):
+            self.set_once(opts, "stop_on_error", self.on_off(), tok)
+        elif self.accept("RESOURCE", "POOL"):
+            self.set_once(opts, "resource_pool", self.ident("a resource pool name"), tok)
+        elif self.at("ENABLE") or self.at("DISABLE"):
+            enable = self.advance().is_word("ENABLE")
+            self.expect("OUT_OF_ORDER", "OPTIMIZATION")
+            self.set_once(opts, "out_of_order", enable, tok)
+        else:
+            raise self.error("expected a pipeline option or INTO TABLE")
+
+    def transform(self) -> ast.Transform:
+        if self.accept("PYTHON"):
+            return ast.Transform(self.string("'module:function'"), python=True)
+        self.expect_punct("(")
+        uri = self.string("the transform URI")
+        executable = args = ""
+        if self.accept_punct(","):
+            executable = self.string("the transform executable")
+            if self.accept_punct(","):
+                args = self.string("the transform arguments")
+        self.expect_punct(")")
+        return ast.Transform(uri, executable, args)
+
+    def load_tail(self, opts: dict[str, Any]) -> None:
+        csv: dict[str, Any] = {}
+        fmt: ast.MappedSpec | None = None
+        while True:
+            tok = self.tok
+            if self.accept("FORMAT"):
+                if fmt is not None or csv.get("explicit"):
+                    raise ParseError("FORMAT is given twice", self.sql, tok.start)
+                fmt = self.format_clause(csv)
+            elif self.tok.is_word("FIELDS", "COLUMNS"):
+                self.advance()
+                self.fields_clause(csv)
+            elif self.accept("LINES"):
+                self.lines_clause(csv)
+            elif self.at("IGNORE") and self.peek().kind is Kind.NUMBER:
+                self.advance()
+                self.set_once(csv, "ignore_lines", self.integer("a line count"), tok)
+                self.expect("LINES")
+            elif self.accept("NULL", "DEFINED", "BY"):
+                self.set_once(csv, "null_defined_by", self.string(), tok)
+            else:
+                break
+        if fmt is not None and len(csv) > 0:
+            raise ParseError(
+                f"FIELDS/LINES/IGNORE/NULL options apply to FORMAT CSV, not FORMAT {fmt.kind}",
+                self.sql,
+                tok.start,
+            )
+        opts["format"] = fmt or ast.CsvSpec(**csv)
+        if self.tok.kind is Kind.PUNCT and self.tok.value == "(":
+            if fmt is not None:
+                raise self.error(f"FORMAT {fmt.kind} takes its field mapping right after FORMAT")
+            opts["columns"] = self.column_list()
+        if self.accept("SET"):
+            opts["set"] = self.assignments()
+        if self.accept("WHERE"):
+            opts["where"] = self.expression("a WHERE condition")
+        if self.accept("ON", "DUPLICATE", "KEY", "UPDATE"):
+            opts["on_duplicate_key_update"] = self.assignments()
+
+    def format_clause(self, csv: dict[str, Any]) -> ast.MappedSpec | None:
+        kind_tok = self.tok
+        kind = self.ident("a format: CSV, JSON, AVRO or PARQUET").upper()
+        if kind == "CSV":
+            csv["explicit"] = True
+            return None
+        if kind not in ("JSON", "AVRO", "PARQUET"):
+            raise self.error("expected a format: CSV, JSON, AVRO or PARQUET", kind_tok)
+        registry = schema = None
+        if kind == "AVRO" and self.accept("SCHEMA", "REGISTRY"):
+            registry = self.string("the schema registry URL")
+        mappings = self.mappings() if self.tok.value == "(" else ()
+        if kind == "AVRO" and self.accept("SCHEMA"):
+            schema = self.string("the Avro schema as a quoted JSON string")
+        return ast.MappedSpec(kind, mappings, registry, schema)
+
+    def fields_clause(self, csv: dict[str, Any]) -> None:
+        progressed = False
+        while True:
+            tok = self.tok
+            if self.accept("TERMINATED", "BY"):
+                self.set_once(csv, "fields_terminated_by", self.string(), tok)
+            elif self.accept("OPTIONALLY", "ENCLOSED", "BY"):
+                self.set_once(csv, "enclosed_by", self.string(), tok)
+                csv["optionally_enclosed"] = True
+            elif self.accept("ENCLOSED", "BY"):
+                self.set_once(csv, "enclosed_by", self.string(), tok)
+            elif self.accept("ESCAPED", "BY"):
+                self.set_once(csv, "escaped_by", self.string(), tok)
+            elif progressed:
+                return
+            else:
+                raise self.error("expected TERMINATED BY, ENCLOSED BY or ESCAPED BY")
+            progressed = True
+
+    def lines_clause(self, csv: dict[str, Any]) -> None:
+        progressed = False
+        while True:
+            tok = self.tok
+            if self.accept("STARTING", "BY"):
+                self.set_once(csv, "lines_starting_by", self.string(), tok)
+            elif self.accept("TERMINATED", "BY"):
+                self.set_once(csv, "lines_terminated_by", self.string(), tok)
+            elif progressed:
+                return
+            else:
+                raise self.error("expected STARTING BY or TERMINATED BY")
+            progressed = True
+
+    def mappings(self) -> tuple[ast.FieldMapping, ...]:
+        self.expect_punct("(")
+        out = [self.mapping()]
+        while self.accept_punct(","):
+            out.append(self.mapping())
+        self.expect_punct(")")
+        return tuple(out)
+
+    def mapping(self) -> ast.FieldMapping:
+        target = self.target()
+        self.expect_punct("<-")
+        path: tuple[str, ...] = ()
+        if not self.accept_punct("%"):
+            keys = [self.path_key()]
+            while self.accept_punct("::"):
+                keys.append(self.path_key())
+            path = tuple(keys)
+        default = self.literal() if self.accept("DEFAULT") else None
+        return ast.FieldMapping(target, path, default)
+
+    def path_key(self) -> str:
+        if self.tok.kind in (Kind.WORD, Kind.QUOTED, Kind.NUMBER):
+            return self.advance().value
+        raise self.error("expected a key of the path (back-quote keys with odd characters)")
+
+    def target(self) -> str:
+        if self.tok.kind is Kind.VARIABLE:
+            return "@" + self.advance().value
+        return self.ident("a column name or @variable")
+
+    def literal(self) -> str:
+        tok = self.tok
+        if tok.kind is Kind.STRING:
+            self.advance()
+            return "'" + tok.value.replace("'", "''") + "'"
+        sign = "-" if self.accept_punct("-") else ""
+        if self.tok.kind is Kind.NUMBER:
+            return sign + self.advance().value
+        if not sign and self.tok.is_word("NULL", "TRUE", "FALSE"):
+            return self.advance().value.upper()
+        raise self.error("expected a literal (string, number, NULL, TRUE or FALSE)")
+
+    def column_list(self) -> tuple[str, ...]:
+        self.expect_punct("(")
+        cols = [self.target()]
+        while self.accept_punct(","):
+            cols.append(self.target())
+        self.expect_punct(")")
+        return tuple(cols)
+
+    def assignments(self) -> tuple[ast.Assignment, ...]:
+        out = [self.assignment()]
+        while self.accept_punct(","):
+            out.append(self.assignment())
+        return tuple(out)
+
+    def assignment(self) -> ast.Assignment:
+        column = self.ident("a column name")
+        self.expect_punct("=")
+        return ast.Assignment(column, self.expression("an expression"))
+
+    def expression(self, what: str) -> str:
+        """SQL text up to a top-level comma, WHERE, ON DUPLICATE KEY UPDATE or the end."""
+        first = self.tok
+        depth = 0
+        last: Token | None = None
+        while self.tok.kind is not Kind.END:
+            tok = self.tok
+            if tok.kind is Kind.PUNCT:
+                if tok.value == "(":
+                    depth += 1
+                elif tok.value == ")":
+                    if depth == 0:
+                        break
+                    depth -= 1
+                elif depth == 0 and tok.value in (",", ";"):
+                    break
+            elif depth == 0 and (tok.is_word("WHERE") or self.at("ON", "DUPLICATE")):
+                break
+            last = self.advance()
+        if last is None:
+            raise self.error(f"expected {what}", first)
+        if depth:
+            raise self.error("unbalanced parentheses in the expression")
+        return self.sql[first.start : last.end]
+
+    def lifecycle_name(self, verb: str, *, if_word: str) -> dict[str, Any]:
+        """``PIPELINE [IF <if_word>] name`` or ``ALL PIPELINES`` for START/STOP."""
+        if self.accept("ALL", "PIPELINES"):
+            return {"name": None}
+        self.expect("PIPELINE")
+        flag = self.accept("IF", *if_word.split())
+        return {"name": self.ident("a pipeline name"), "flag": flag}
+
+    def start(self) -> ast.StartPipeline:
+        head = self.lifecycle_name("START", if_word="NOT RUNNING")
+        if head["name"] is None:
+            return ast.StartPipeline(None)
+        foreground = self.accept("FOREGROUND")
+        limit = None
+        if foreground and self.accept("LIMIT"):
+            limit = self.integer("a batch count")
+            self.expect("BATCHES")
+        return ast.StartPipeline(head["name"], head["flag"], foreground, limit)
+
+    def stop(self) -> ast.StopPipeline:
+        head = self.lifecycle_name("STOP", if_word="RUNNING")
+        return ast.StopPipeline(head["name"], head.get("flag", False))
+
+    def drop(self) -> ast.DropPipeline:
+        self.expect("PIPELINE")
+        if_exists = self.accept("IF", "EXISTS")
+        return ast.DropPipeline(self.ident("a pipeline name"), if_exists)
+
+    def show(self) -> ast.ShowPipelines | ast.ShowCreatePipeline:
+        if self.accept("PIPELINES"):
+            return ast.ShowPipelines()
+        self.expect("CREATE", "PIPELINE")
+        name = self.ident("a pipeline name")
+        return ast.ShowCreatePipeline(name, self.accept("EXTENDED"))
+
+    def test(self) -> ast.TestPipeline:
+        self.expect("PIPELINE")
+        name = self.ident("a pipeline name")
+        limit = self.integer("a row count") if self.accept("LIMIT") else None
+        return ast.TestPipeline(name, limit)
+
+    def alter(self) -> ast.AlterPipeline:
+        self.expect("PIPELINE")
+        opts: dict[str, Any] = {"name": self.ident("a pipeline name")}
+        start = self.i
+        while self.tok.kind is not Kind.END and not self.tok.value == ";":
+            tok = self.tok
+            if self.accept("SET", "OFFSETS"):
+                if self.tok.is_word("EARLIEST", "LATEST"):
+                    value = self.advance().value.upper()
+                else:
+                    value = self.string("EARLIEST, LATEST or a JSON object of offsets")
+                self.set_once(opts, "offsets", value, tok)
+            elif self.accept("SET", "BATCH_INTERVAL"):
+                self.set_once(opts, "batch_interval", self.integer("milliseconds"), tok)
+            elif self.accept("SET", "MAX_OFFSETS_PER_BATCH_PARTITION"):
+                value = self.integer("a count")
+                self.set_once(opts, "max_offsets_per_batch_partition", value, tok)
+            elif self.accept("SET", "MAX_RETRIES_PER_BATCH_PARTITION"):
+                value = self.integer("a count")
+                self.set_once(opts, "max_retries_per_batch_partition", value, tok)
+            elif self.accept("SET", "TRANSFORM"):
+                self.set_once(opts, "transform", self.transform(), tok)
+            elif self.accept("STOP_ON_ERROR"):
+                self.set_once(opts, "stop_on_error", self.on_off(), tok)
+            elif self.accept("DROP", "FILE"):
+                self.set_once(opts, "drop_file", self.string("a file name"), tok)
+            else:
+                raise self.error("expected SET OFFSETS, SET <option>, STOP_ON_ERROR or DROP FILE")
+            self.accept_punct(",")
+        if self.i == start:
+            raise self.error("expected what to change")
+        return ast.AlterPipeline(**opts)
+
+
+STATEMENT_PARSERS: dict[str, Callable[[_Parser], ast.Statement]] = {
+    "CREATE": _Parser.create,
+    "START": _Parser.start,
+    "STOP": _Parser.stop,
+    "DROP": _Parser.drop,
+    "SHOW": _Parser.show,
+    "TEST": _Parser.test,
+    "ALTER": _Parser.alter,
+}
+
+
+def replace(stmt: ast.CreatePipeline, **changes: Any) -> ast.CreatePipeline:
+    """A copy of ``stmt`` with fields changed (used by ALTER PIPELINE)."""
+    return dataclasses.replace(stmt, **changes)

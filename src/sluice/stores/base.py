@@ -1,0 +1,161 @@
+"""Stores: the operational database that holds the tables, the catalog and the cursors.
+
+A store keeps, in tables of its own (schema ``sluice``), every pipeline's definition and state,
+its cursors (the next offset to load, per source partition), its batches and its errors. Its
+one essential promise is ``load_batch``: the rows of a batch, the advance of its cursors and the
+batch record commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import pyarrow as pa
+
+from sluice.result import Result
+from sluice.stores.loadsql import LoadPlan, TableInfo
+
+
+@dataclass(frozen=True)
+class PipelineRecord:
+    name: str
+    definition: str  # canonical CREATE PIPELINE text, secrets included
+    config_json: str  # shown in information_schema.PIPELINES; no secrets
+    state: str  # Running | Stopped | Error
+    created: datetime | None = None
+    altered: datetime | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class PartitionProgress:
+    """What one batch did to one partition's cursor: ``start`` → ``end``."""
+
+    partition: str
+    start: int | None  # None: the partition has no cursor yet
+    end: int
+    rows: int
+    latest: int | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    batch_id: int
+    rows_loaded: int
+
+
+# The SingleStore names of the monitoring views, reachable as information_schema.<NAME>.
+VIEW_NAMES = (
+    "PIPELINES",
+    "PIPELINES_BATCHES_SUMMARY",
+    "PIPELINES_BATCHES",
+    "PIPELINES_OFFSETS",
+    "PIPELINES_CURSORS",
+    "PIPELINES_ERRORS",
+    "PIPELINES_FILES",
+)
+_VIEW_REF = re.compile(
+    r"\binformation_schema\s*\.\s*([`\"]?)(PIPELINES(?:_[A-Za-z_]+)?)\1(?![A-Za-z0-9_])",
+    re.IGNORECASE,
+)
+
+
+def route_views(sql: str, schema: str) -> str:
+    """Point ``information_schema.PIPELINES*`` at the store's views in ``schema``."""
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(2).upper()
+        return f'{schema}."{name}"' if name in VIEW_NAMES else m.group(0)
+
+    return _VIEW_REF.sub(sub, sql)
+
+
+class Store(ABC):
+    """One connection to the operational database. Not thread-safe: ``fork()`` per thread."""
+
+    #: The store's name in ``sluice.connect`` URLs and the docs.
+    name: str
+
+    @abstractmethod
+    def fork(self) -> Store:
+        """Another connection to the same database, for another thread."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    @abstractmethod
+    def execute(self, sql: str) -> Result:
+        """Run one statement of the user's SQL."""
+
+    # -- catalog ------------------------------------------------------------------------------
+
+    @abstractmethod
+    def pipelines(self) -> list[PipelineRecord]: ...
+
+    @abstractmethod
+    def save_pipeline(self, record: PipelineRecord, *, replace: bool) -> None:
+        """Insert the pipeline (``replace``: or overwrite its definition, keeping cursors)."""
+
+    @abstractmethod
+    def set_state(self, name: str, state: str, error: str | None = None) -> None: ...
+
+    @abstractmethod
+    def drop_pipeline(self, name: str) -> None:
+        """Remove the pipeline with its cursors, batches and errors."""
+
+    @abstractmethod
+    def cursors(self, name: str) -> dict[str, int]: ...
+
+    @abstractmethod
+    def set_cursors(self, name: str, source_type: str, offsets: Mapping[str, int]) -> None:
+        """Set these partitions' cursors (SET OFFSETS); other partitions keep theirs."""
+
+    @abstractmethod
+    def table_info(self, table: str) -> TableInfo:
+        """Columns, types and key of ``table``; a ``TerminalError`` if it does not exist."""
+
+    @abstractmethod
+    def table_sql(self, table: str) -> str:
+        """``table`` as a quoted SQL reference."""
+
+    # -- the batch ----------------------------------------------------------------------------
+
+    @abstractmethod
+    def load_batch(
+        self,
+        pipeline: str,
+        source_type: str,
+        plan: LoadPlan,
+        rows: pa.Table,
+        progress: Sequence[PartitionProgress],
+        *,
+        started: datetime,
+        nbytes: int,
+    ) -> BatchOutcome:
+        """In ONE transaction: insert ``rows`` by ``plan``, move every cursor from its
+        ``start`` to its ``end`` with a compare-and-set, and record the batch. Raises
+        ``CursorConflictError`` (nothing written) if a cursor is not at its ``start``."""
+
+    @abstractmethod
+    def preview(self, plan: LoadPlan, rows: pa.Table, limit: int | None) -> Result:
+        """The rows ``plan`` would insert from ``rows`` (TEST PIPELINE); writes nothing."""
+
+    @abstractmethod
+    def record_error(
+        self,
+        pipeline: str,
+        *,
+        kind: str,
+        message: str,
+        batch_id: int | None = None,
+        partition: str | None = None,
+        offset: int | None = None,
+        raw: bytes | None = None,
+        error_type: str = "Error",
+    ) -> None:
+        """Note a batch failure in ``information_schema.PIPELINES_ERRORS``."""

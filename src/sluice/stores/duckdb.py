@@ -1,0 +1,390 @@
+"""DuckDB: the embedded store. The catalog lives in schema ``sluice`` of the database file."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from sluice.errors import (
+    CursorConflictError,
+    DatabaseLockedError,
+    StoreError,
+    TerminalError,
+    TransientError,
+)
+from sluice.result import Result
+from sluice.sql.expr import quote
+from sluice.stores.base import (
+    BatchOutcome,
+    PartitionProgress,
+    PipelineRecord,
+    Store,
+    route_views,
+)
+from sluice.stores.loadsql import BATCH_RELATION, LoadPlan, TableInfo
+
+BATCHES_KEPT = 10_000  # per pipeline; older batch records are trimmed as new ones commit
+
+_CATALOG = """
+CREATE SCHEMA IF NOT EXISTS sluice;
+CREATE TABLE IF NOT EXISTS sluice.definitions (
+    name VARCHAR PRIMARY KEY, definition VARCHAR NOT NULL, config_json VARCHAR NOT NULL,
+    state VARCHAR NOT NULL, created TIMESTAMP NOT NULL, altered TIMESTAMP NOT NULL,
+    error VARCHAR);
+CREATE TABLE IF NOT EXISTS sluice.cursors (
+    pipeline VARCHAR NOT NULL, source_type VARCHAR NOT NULL, partition VARCHAR NOT NULL,
+    "offset" BIGINT NOT NULL, latest_offset BIGINT, file_size BIGINT,
+    updated TIMESTAMP NOT NULL, PRIMARY KEY (pipeline, partition));
+CREATE SEQUENCE IF NOT EXISTS sluice.batch_ids;
+CREATE TABLE IF NOT EXISTS sluice.batches (
+    pipeline VARCHAR NOT NULL, batch_id BIGINT NOT NULL, state VARCHAR NOT NULL,
+    start_time TIMESTAMP NOT NULL, batch_time DOUBLE NOT NULL, rows_streamed BIGINT NOT NULL,
+    rows_loaded BIGINT NOT NULL, bytes_streamed BIGINT NOT NULL, num_partitions INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sluice.batch_partitions (
+    pipeline VARCHAR NOT NULL, batch_id BIGINT NOT NULL, partition VARCHAR NOT NULL,
+    earliest BIGINT, latest BIGINT NOT NULL, parsed_rows BIGINT NOT NULL, state VARCHAR NOT NULL);
+CREATE SEQUENCE IF NOT EXISTS sluice.error_ids;
+CREATE TABLE IF NOT EXISTS sluice.errors (
+    error_id BIGINT NOT NULL, pipeline VARCHAR NOT NULL, batch_id BIGINT,
+    error_type VARCHAR NOT NULL, error_kind VARCHAR NOT NULL, message VARCHAR NOT NULL,
+    partition VARCHAR, "offset" BIGINT, raw BLOB, std_error VARCHAR, time TIMESTAMP NOT NULL);
+"""
+
+_VIEWS = {
+    "PIPELINES": """
+        SELECT current_database() AS DATABASE_NAME, name AS PIPELINE_NAME, state AS STATE,
+               config_json AS CONFIG_JSON, created AS CREATED, altered AS ALTERED,
+               error AS ERROR_MESSAGE
+        FROM sluice.definitions""",
+    "PIPELINES_BATCHES_SUMMARY": """
+        SELECT current_database() AS DATABASE_NAME, pipeline AS PIPELINE_NAME,
+               batch_id AS BATCH_ID, state AS BATCH_STATE, start_time AS START_TIME,
+               batch_time AS BATCH_TIME, rows_streamed AS ROWS_STREAMED,
+               rows_loaded AS ROWS_LOADED,
+               CASE WHEN batch_time > 0 THEN rows_streamed / batch_time END AS ROWS_PER_SEC,
+               bytes_streamed / 1e6 AS MB_STREAMED, num_partitions AS NUM_PARTITIONS
+        FROM sluice.batches""",
+    "PIPELINES_BATCHES": """
+        SELECT current_database() AS DATABASE_NAME, pipeline AS PIPELINE_NAME,
+               batch_id AS BATCH_ID, partition AS BATCH_SOURCE_PARTITION_ID,
+               earliest AS BATCH_EARLIEST_OFFSET, latest AS BATCH_LATEST_OFFSET,
+               parsed_rows AS BATCH_PARTITION_PARSED_ROWS, state AS BATCH_PARTITION_STATE
+        FROM sluice.batch_partitions""",
+    "PIPELINES_OFFSETS": """
+        SELECT current_database() AS DATABASE_NAME, pipeline AS PIPELINE_NAME,
+               source_type AS SOURCE_TYPE, partition AS SOURCE_PARTITION_ID,
+               CAST(NULL AS BIGINT) AS EARLIEST_OFFSET, latest_offset AS LATEST_OFFSET,
+               "offset" AS CURSOR_OFFSET,
+               greatest(coalesce(latest_offset, "offset") - "offset", 0) AS LAG_MESSAGES,
+               CAST(NULL AS DOUBLE) AS LAG_SECONDS,
+               epoch(updated) AS UPDATED_UNIX_TIMESTAMP
+        FROM sluice.cursors WHERE source_type = 'KAFKA'""",
+    "PIPELINES_CURSORS": "SELECT * FROM sluice.\"PIPELINES_OFFSETS\"",
+    "PIPELINES_ERRORS": """
+        SELECT current_database() AS DATABASE_NAME, pipeline AS PIPELINE_NAME,
+               error_id AS ERROR_ID, batch_id AS BATCH_ID, error_type AS ERROR_TYPE,
+               error_kind AS ERROR_KIND, message AS ERROR_MESSAGE,
+               partition AS BATCH_SOURCE_PARTITION_ID, "offset" AS "OFFSET",
+               CAST(raw AS VARCHAR) AS LOAD_DATA_LINE, std_error AS STD_ERROR,
+               time AS ERROR_TIME
+        FROM sluice.errors""",
+    "PIPELINES_FILES": """
+        SELECT current_database() AS DATABASE_NAME, pipeline AS PIPELINE_NAME,
+               source_type AS SOURCE_TYPE, partition AS FILE_NAME, file_size AS FILE_SIZE,
+               CASE "offset" WHEN 1 THEN 'Loaded' WHEN 0 THEN 'Unloaded' ELSE 'Skipped' END
+                   AS FILE_STATE
+        FROM sluice.cursors WHERE source_type <> 'KAFKA'""",
+}
+
+_LOCK = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
+
+
+def _connect(path: str) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(path)
+    except duckdb.IOException as exc:
+        m = _LOCK.search(str(exc))
+        if m is None:
+            raise StoreError(f"cannot open {path}: {exc}") from exc
+        pid = int(m.group(2))
+        raise DatabaseLockedError(
+            f"database {path} is in use by process {pid} ({_command_line(pid) or m.group(1)}). "
+            "Stop that process, or, if it is `sluice serve`, connect to it with "
+            "`sluice sql --host HOST --port PORT` instead of opening the file."
+        ) from exc
+
+
+def _command_line(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
+
+
+class DuckDBStore(Store):
+    name = "duckdb"
+
+    def __init__(self, path: str = ":memory:", *, _con: duckdb.DuckDBPyConnection | None = None):
+        self.path = path
+        self._con = _con if _con is not None else _connect(path)
+        if _con is None:
+            self._con.execute(_CATALOG)
+            for name, body in _VIEWS.items():
+                self._con.execute(f'CREATE OR REPLACE VIEW sluice."{name}" AS {body}')
+
+    def fork(self) -> DuckDBStore:
+        return DuckDBStore(self.path, _con=self._con.cursor())
+
+    def close(self) -> None:
+        self._con.close()
+
+    def _run(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        return self._con.execute(sql, params).fetchall()
+
+    # -- user SQL -----------------------------------------------------------------------------
+
+    def execute(self, sql: str) -> Result:
+        sql = route_views(sql, "sluice")
+        try:
+            statements = self._con.extract_statements(sql)
+            is_query = bool(statements) and statements[-1].expected_result_type == [
+                duckdb.ExpectedResultType.QUERY_RESULT
+            ]
+            cur = self._con.execute(sql)
+        except duckdb.Error as exc:
+            raise StoreError(str(exc)) from exc
+        if not is_query:
+            rowcount = cur.rowcount
+            cur.fetchall()
+            return Result(rowcount=rowcount)
+        description = cur.description or []
+        return Result(
+            [d[0] for d in description],
+            _stream(cur),
+            types=[str(d[1]) for d in description],
+        )
+
+    # -- catalog ------------------------------------------------------------------------------
+
+    def pipelines(self) -> list[PipelineRecord]:
+        rows = self._run(
+            "SELECT name, definition, config_json, state, created, altered, error "
+            "FROM sluice.definitions ORDER BY name"
+        )
+        return [PipelineRecord(*row) for row in rows]
+
+    def save_pipeline(self, record: PipelineRecord, *, replace: bool) -> None:
+        conflict = (
+            "ON CONFLICT (name) DO UPDATE SET definition = EXCLUDED.definition, "
+            "config_json = EXCLUDED.config_json, altered = EXCLUDED.altered"
+            if replace
+            else ""
+        )
+        self._run(
+            "INSERT INTO sluice.definitions VALUES (?, ?, ?, ?, now(), now(), NULL) " + conflict,
+            [record.name, record.definition, record.config_json, record.state],
+        )
+
+    def set_state(self, name: str, state: str, error: str | None = None) -> None:
+        self._run(
+            "UPDATE sluice.definitions SET state = ?, error = ? WHERE name = ?", [state, error, name]
+        )
+
+    def drop_pipeline(self, name: str) -> None:
+        self._run("BEGIN")
+        try:
+            for table in ("definitions", "cursors", "batches", "batch_partitions", "errors"):
+                column = "name" if table == "definitions" else "pipeline"
+                self._run(f"DELETE FROM sluice.{table} WHERE {column} = ?", [name])
+            self._run("COMMIT")
+        except BaseException:
+            self._run("ROLLBACK")
+            raise
+
+    def cursors(self, name: str) -> dict[str, int]:
+        rows = self._run(
+            'SELECT partition, "offset" FROM sluice.cursors WHERE pipeline = ?', [name]
+        )
+        return {p: int(o) for p, o in rows}
+
+    def set_cursors(self, name: str, source_type: str, offsets: Mapping[str, int]) -> None:
+        self._run("BEGIN")
+        try:
+            for partition, offset in offsets.items():
+                self._run(
+                    'INSERT INTO sluice.cursors (pipeline, source_type, partition, "offset", '
+                    "updated) VALUES (?, ?, ?, ?, now()) ON CONFLICT (pipeline, partition) "
+                    'DO UPDATE SET "offset" = EXCLUDED."offset", updated = now()',
+                    [name, source_type, partition, offset],
+                )
+            self._run("COMMIT")
+        except BaseException:
+            self._run("ROLLBACK")
+            raise
+
+    def table_sql(self, table: str) -> str:
+        return ".".join(quote(part) for part in table.split("."))
+
+    def table_info(self, table: str) -> TableInfo:
+        schema, _, name = table.rpartition(".")
+        schema_filter = "lower(schema_name) = lower(?)" if schema else "schema_name = 'main'"
+        params = [schema, name] if schema else [name]
+        columns = self._run(
+            f"SELECT column_name, data_type FROM duckdb_columns() WHERE {schema_filter} "
+            "AND lower(table_name) = lower(?) AND database_name = current_database() "
+            "ORDER BY column_index",
+            params,
+        )
+        if not columns:
+            raise TerminalError(f"table {table} does not exist; create it before the pipeline")
+        keys = self._run(
+            "SELECT constraint_type, constraint_column_names FROM duckdb_constraints() "
+            f"WHERE {schema_filter} AND lower(table_name) = lower(?) "
+            "AND database_name = current_database() "
+            "AND constraint_type IN ('PRIMARY KEY', 'UNIQUE') "
+            "ORDER BY constraint_type = 'UNIQUE', constraint_index",
+            params,
+        )
+        key = tuple(keys[0][1]) if keys else ()
+        return TableInfo(table, tuple((c, t) for c, t in columns), key)
+
+    # -- the batch ----------------------------------------------------------------------------
+
+    def load_batch(
+        self,
+        pipeline: str,
+        source_type: str,
+        plan: LoadPlan,
+        rows: pa.Table,
+        progress: Sequence[PartitionProgress],
+        *,
+        started: datetime,
+        nbytes: int,
+    ) -> BatchOutcome:
+        con = self._con
+        batch_id = int(self._run("SELECT nextval('sluice.batch_ids')")[0][0])
+        con.register(BATCH_RELATION, rows)
+        con.execute("BEGIN")
+        try:
+            loaded = plan.run(self._run)
+            self._advance_cursors(pipeline, source_type, progress, batch_id)
+            self._record_batch(pipeline, batch_id, progress, rows.num_rows, loaded, started, nbytes)
+            con.execute("COMMIT")
+        except BaseException as exc:
+            con.execute("ROLLBACK")
+            if isinstance(exc, duckdb.Error):
+                raise _translate(exc, pipeline, batch_id) from exc
+            raise
+        finally:
+            con.unregister(BATCH_RELATION)
+        return BatchOutcome(batch_id, loaded)
+
+    def _advance_cursors(
+        self, pipeline: str, source_type: str, progress: Sequence[PartitionProgress], batch: int
+    ) -> None:
+        for p in progress:
+            if p.start is None:
+                try:
+                    self._run(
+                        "INSERT INTO sluice.cursors VALUES (?, ?, ?, ?, ?, ?, now())",
+                        [pipeline, source_type, p.partition, p.end, p.latest, p.size],
+                    )
+                except duckdb.ConstraintException as exc:
+                    raise self._conflict(pipeline, batch, p) from exc
+                continue
+            changed = self._run(
+                'UPDATE sluice.cursors SET "offset" = ?, latest_offset = ?, '
+                "file_size = coalesce(?, file_size), updated = now() "
+                'WHERE pipeline = ? AND partition = ? AND "offset" = ?',
+                [p.end, p.latest, p.size, pipeline, p.partition, p.start],
+            )[0][0]
+            if changed != 1:
+                raise self._conflict(pipeline, batch, p)
+
+    @staticmethod
+    def _conflict(pipeline: str, batch: int, p: PartitionProgress) -> CursorConflictError:
+        return CursorConflictError(
+            f"pipeline {pipeline}: the cursor of partition {p.partition} is no longer at "
+            f"{p.start}; another writer loaded it. The batch was rolled back.",
+            pipeline=pipeline,
+            batch_id=batch,
+        )
+
+    def _record_batch(
+        self,
+        pipeline: str,
+        batch_id: int,
+        progress: Sequence[PartitionProgress],
+        rows: int,
+        loaded: int,
+        started: datetime,
+        nbytes: int,
+    ) -> None:
+        seconds = (datetime.now() - started).total_seconds()
+        self._run(
+            "INSERT INTO sluice.batches VALUES (?, ?, 'Succeeded', ?, ?, ?, ?, ?, ?)",
+            [pipeline, batch_id, started, seconds, rows, loaded, nbytes, len(progress)],
+        )
+        self._con.executemany(
+            "INSERT INTO sluice.batch_partitions VALUES (?, ?, ?, ?, ?, ?, 'Succeeded')",
+            [[pipeline, batch_id, p.partition, p.start, p.end, p.rows] for p in progress],
+        )
+        if batch_id % 1000 == 0:
+            for table in ("batches", "batch_partitions"):
+                self._run(
+                    f"DELETE FROM sluice.{table} WHERE pipeline = ? AND batch_id < ?",
+                    [pipeline, batch_id - BATCHES_KEPT],
+                )
+
+    def preview(self, plan: LoadPlan, rows: pa.Table, limit: int | None) -> Result:
+        cols = ", ".join(quote(c) for c in plan.columns)
+        limit_sql = f" LIMIT {int(limit)}" if limit is not None else ""
+        self._con.register(BATCH_RELATION, rows)
+        try:
+            cur = self._con.execute(f"SELECT {cols} FROM ({plan.select}) AS r{limit_sql}")
+            return Result(list(plan.columns), cur.fetchall())
+        except duckdb.Error as exc:
+            raise StoreError(str(exc)) from exc
+        finally:
+            self._con.unregister(BATCH_RELATION)
+
+    def record_error(
+        self,
+        pipeline: str,
+        *,
+        kind: str,
+        message: str,
+        batch_id: int | None = None,
+        partition: str | None = None,
+        offset: int | None = None,
+        raw: bytes | None = None,
+        error_type: str = "Error",
+    ) -> None:
+        self._run(
+            "INSERT INTO sluice.errors VALUES (nextval('sluice.error_ids'), ?, ?, ?, ?, ?, ?, ?, "
+            "?, NULL, now())",
+            [pipeline, batch_id, error_type, kind, message, partition, offset, raw],
+        )
+
+
+def _stream(cur: duckdb.DuckDBPyConnection) -> Any:
+    while rows := cur.fetchmany(2048):
+        yield from rows
+
+
+def _translate(exc: duckdb.Error, pipeline: str, batch_id: int) -> StoreError:
+    message = f"pipeline {pipeline}: the store refused batch {batch_id}: {exc}"
+    if isinstance(exc, duckdb.TransactionException):
+        return _TransientStoreError(message, pipeline=pipeline, batch_id=batch_id)
+    return StoreError(message, pipeline=pipeline, batch_id=batch_id)
+
+
+class _TransientStoreError(StoreError, TransientError):
+    """A write conflict with another transaction: retried."""

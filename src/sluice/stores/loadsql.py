@@ -1,0 +1,167 @@
+"""The SQL that moves one parsed batch into the target table.
+
+A batch arrives as a relation of text columns, one per target (column or ``@variable``). The
+plan casts each to its column's type, applies ``SET`` and ``WHERE``, and resolves duplicate
+keys by the pipeline's mode. The SQL is standard (CAST, window functions, ON CONFLICT), so
+DuckDB and PostgreSQL run the same plan.
+
+Duplicates inside one batch: an upsert statement sees every row of the batch at once, and
+DuckDB keeps the *first* of two rows with the same key. MySQL semantics apply rows in order,
+so the plan keeps the last row for REPLACE, the first for IGNORE, and for ON DUPLICATE KEY
+UPDATE applies the k-th occurrence of every key in round k.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sluice.errors import TerminalError
+from sluice.sql import ast
+from sluice.sql.expr import quote, rewrite
+
+BATCH_RELATION = "__sluice_batch"
+ORDER_COLUMN = "__ord"
+_STAGE = "__sluice_rows"
+_TEXT_TYPES = ("VARCHAR", "TEXT", "CHAR", "STRING", "JSON", "BPCHAR", "CHARACTER")
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    columns: tuple[tuple[str, str], ...]  # (name, SQL type) in table order
+    key: tuple[str, ...] = ()  # primary key, else the first unique constraint
+
+    def column_type(self, name: str) -> str | None:
+        lowered = name.lower()
+        return next((t for n, t in self.columns if n.lower() == lowered), None)
+
+    def canonical(self, name: str) -> str:
+        lowered = name.lower()
+        return next(n for n, _ in self.columns if n.lower() == lowered)
+
+
+Execute = Callable[[str], list[tuple[object, ...]]]
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    table: str
+    columns: tuple[str, ...]  # loaded columns, table order
+    select: str  # rows to load: the columns above plus ORDER_COLUMN
+    mode: str | None  # None | REPLACE | IGNORE | UPDATE
+    key: tuple[str, ...]
+    conflict: str  # the ON CONFLICT clause, or ""
+
+    @property
+    def needs_order(self) -> bool:
+        return bool(self.conflict)
+
+    def run(self, execute: Execute) -> int:
+        """Run the plan inside the caller's transaction; ``execute`` runs one statement and
+        returns its rows (an INSERT's: one row holding the count). Returns rows written."""
+        cols = ", ".join(quote(c) for c in self.columns)
+        insert = f"INSERT INTO {self.table} ({cols})"
+        if not self.conflict:
+            return _count(execute(f"{insert} SELECT {cols} FROM ({self.select}) AS r"))
+        key = ", ".join(quote(k) for k in self.key)
+        if self.mode != "UPDATE":
+            direction = "DESC" if self.mode == "REPLACE" else "ASC"
+            ranked = (
+                f"SELECT *, row_number() OVER (PARTITION BY {key} "
+                f"ORDER BY {ORDER_COLUMN} {direction}) AS __rank FROM ({self.select}) AS r"
+            )
+            return _count(
+                execute(f"{insert} SELECT {cols} FROM ({ranked}) AS d WHERE __rank = 1 {self.conflict}")
+            )
+        execute(
+            f"CREATE TEMP TABLE {_STAGE} AS SELECT *, row_number() OVER (PARTITION BY {key} "
+            f"ORDER BY {ORDER_COLUMN}) AS __round FROM ({self.select}) AS r"
+        )
+        try:
+            rounds = _count(execute(f"SELECT coalesce(max(__round), 0) FROM {_STAGE}"))
+            return sum(
+                _count(execute(f"{insert} SELECT {cols} FROM {_STAGE} WHERE __round = {k} {self.conflict}"))
+                for k in range(1, rounds + 1)
+            )
+        finally:
+            execute(f"DROP TABLE {_STAGE}")
+
+
+def _count(rows: list[tuple[object, ...]]) -> int:
+    return int(str(rows[0][0])) if rows else 0
+
+
+def build_plan(
+    defn: ast.CreatePipeline, table: TableInfo, targets: Sequence[str], *, table_sql: str
+) -> LoadPlan:
+    """Compile the pipeline's mapping, SET, WHERE and duplicate handling against ``table``."""
+    for name in [t for t in targets if not t.startswith("@")] + [a.column for a in defn.set]:
+        if table.column_type(name) is None:
+            have = ", ".join(n for n, _ in table.columns)
+            raise TerminalError(
+                f"column {name!r} does not exist in table {table.name} (columns: {have})"
+            )
+    # Level 1: each target cast to its column's type; @variables stay text.
+    level1 = []
+    for t in targets:
+        src = f"b.{quote(t)}"
+        level1.append(f"{src} AS {quote(t)}" if t.startswith("@") else _cast(src, table, t, t))
+    mode, conflict = _conflict(defn, table, _loaded_columns(defn, table, targets))
+    order = [ORDER_COLUMN] if conflict else []
+    level1 += [f"b.{c}" for c in order]
+    # Level 2: SET expressions see the typed columns and the variables.
+    set_cols = {table.canonical(a.column).lower(): a for a in defn.set}
+    level2 = [quote(t) for t in targets if t.lower() not in set_cols]
+    level2 += [_cast(f"({rewrite(a.expr)})", table, a.column, a.column) for a in defn.set]
+    level2 += order
+    columns = _loaded_columns(defn, table, targets)
+    where = f" WHERE {rewrite(defn.where)}" if defn.where is not None else ""
+    select = (
+        f"SELECT {', '.join([quote(c) for c in columns] + order)} FROM ("
+        f"SELECT {', '.join(level2)} FROM ("
+        f"SELECT {', '.join(level1)} FROM {BATCH_RELATION} AS b) AS l1) AS l2{where}"
+    )
+    return LoadPlan(table_sql, columns, select, mode, table.key, conflict)
+
+
+def _loaded_columns(
+    defn: ast.CreatePipeline, table: TableInfo, targets: Sequence[str]
+) -> tuple[str, ...]:
+    loaded = {t.lower() for t in targets if not t.startswith("@")}
+    loaded |= {a.column.lower() for a in defn.set}
+    return tuple(n for n, _ in table.columns if n.lower() in loaded)
+
+
+def _cast(expr: str, table: TableInfo, column: str, alias: str) -> str:
+    sql_type = table.column_type(column) or "VARCHAR"
+    if not sql_type.upper().startswith(_TEXT_TYPES):
+        expr = f"NULLIF({expr}, '')"  # an empty field loads NULL, not a conversion error
+    return f"CAST({expr} AS {sql_type}) AS {quote(alias)}"
+
+
+def _conflict(
+    defn: ast.CreatePipeline, table: TableInfo, columns: Sequence[str]
+) -> tuple[str | None, str]:
+    if defn.on_duplicate_key_update:
+        mode = "UPDATE"
+        sets = [
+            f"{quote(table.canonical(a.column))} = {rewrite(a.expr, excluded=True)}"
+            for a in defn.on_duplicate_key_update
+        ]
+    elif defn.duplicates == "REPLACE":
+        mode = "REPLACE"
+        sets = [f"{quote(c)} = EXCLUDED.{quote(c)}" for c in columns if c not in table.key]
+    elif defn.duplicates == "IGNORE" or defn.skip_errors == "DUPLICATE KEY":
+        mode, sets = "IGNORE", []
+    else:
+        return None, ""
+    if not table.key:
+        if mode == "UPDATE":
+            raise TerminalError(
+                f"ON DUPLICATE KEY UPDATE needs a primary or unique key on table {table.name}"
+            )
+        return None, ""  # as in MySQL: without a key nothing is a duplicate
+    target = ", ".join(quote(k) for k in table.key)
+    action = f"DO UPDATE SET {', '.join(sets)}" if sets else "DO NOTHING"
+    return mode, f"ON CONFLICT ({target}) {action}"
