@@ -106,14 +106,16 @@ def build_plan(
     level1 = []
     for t in targets:
         src = f"b.{quote(t)}"
-        level1.append(f"{src} AS {quote(t)}" if t.startswith("@") else _cast(src, table, t, t))
+        level1.append(f"{src} AS {quote(t)}" if t.startswith("@") else _cast(src, table, t))
     mode, conflict = _conflict(defn, table, _loaded_columns(defn, table, targets))
     order = [ORDER_COLUMN] if conflict else []
     level1 += [f"b.{c}" for c in order]
     # Level 2: SET expressions see the typed columns and the variables.
     set_cols = {table.canonical(a.column).lower(): a for a in defn.set}
     level2 = [quote(t) for t in targets if t.lower() not in set_cols]
-    level2 += [_cast(f"({rewrite(a.expr)})", table, a.column, a.column) for a in defn.set]
+    level2 += [
+        _cast(f"({rewrite(a.expr)})", table, a.column, from_text=False) for a in defn.set
+    ]
     level2 += order
     columns = _loaded_columns(defn, table, targets)
     where = f" WHERE {rewrite(defn.where)}" if defn.where is not None else ""
@@ -133,11 +135,11 @@ def _loaded_columns(
     return tuple(n for n, _ in table.columns if n.lower() in loaded)
 
 
-def _cast(expr: str, table: TableInfo, column: str, alias: str) -> str:
+def _cast(expr: str, table: TableInfo, column: str, *, from_text: bool = True) -> str:
     sql_type = table.column_type(column) or "VARCHAR"
-    if not sql_type.upper().startswith(_TEXT_TYPES):
+    if from_text and not sql_type.upper().startswith(_TEXT_TYPES):
         expr = f"NULLIF({expr}, '')"  # an empty field loads NULL, not a conversion error
-    return f"CAST({expr} AS {sql_type}) AS {quote(alias)}"
+    return f"CAST({expr} AS {sql_type}) AS {quote(column)}"
 
 
 def _conflict(

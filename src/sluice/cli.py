@@ -1,0 +1,89 @@
+"""The ``sluice`` command: thin argument parsing that calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from sluice import __version__
+from sluice.errors import SluiceError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="sluice", description="An operational SQL database with native streaming pipelines."
+    )
+    parser.add_argument("--version", action="version", version=f"sluice {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log pipeline activity")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    broker = commands.add_parser("broker", help="run the bundled Kafka-compatible broker")
+    broker.add_argument("--port", type=int, default=9092)
+
+    sql = commands.add_parser("sql", help="run SQL statements, or an interactive shell")
+    sql.add_argument("--db", default=":memory:", help="database file (default: in memory)")
+    group = sql.add_mutually_exclusive_group()
+    group.add_argument("-e", "--execute", metavar="SQL", help="statements to run, then exit")
+    group.add_argument("-f", "--file", metavar="FILE", help="a file of statements to run")
+
+    demo = commands.add_parser("demo", help="oil-rig sensors → Kafka → table, live")
+    demo.add_argument("--duration", type=float, help="seconds to run (default: until Ctrl-C)")
+    demo.add_argument("--rate", type=int, default=20_000, help="messages per second to produce")
+    demo.add_argument("--db", help="keep the demo database in this file")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "broker":
+            return _broker(args.port)
+        if args.command == "sql":
+            return _sql(args)
+        from sluice.demo import run_demo
+
+        return run_demo(duration=args.duration, rate=args.rate, db_path=args.db)
+    except SluiceError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _broker(port: int) -> int:
+    from sluice.broker import LocalBroker
+
+    broker = LocalBroker(port).start()
+    signal.signal(signal.SIGTERM, lambda *_: broker.stop())
+    print(f"Kafka-compatible broker (Tansu, in memory) listening on {broker.bootstrap}")
+    print("Ctrl-C to stop. Messages live in memory and are gone when it stops.")
+    try:
+        broker.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        broker.stop()
+    print("broker stopped")
+    return 0
+
+
+def _sql(args: argparse.Namespace) -> int:
+    import sluice
+    from sluice.shell import interactive, run_script
+
+    db = sluice.connect(args.db)
+    try:
+        if args.execute is not None:
+            return run_script(db.execute, args.execute)
+        if args.file is not None:
+            with open(args.file, encoding="utf-8") as fh:
+                return run_script(db.execute, fh.read())
+        return interactive(db.execute, f"sluice {__version__} — database {args.db}")
+    finally:
+        db.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
