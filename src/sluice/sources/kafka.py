@@ -40,6 +40,9 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     "fetch.max.bytes": 50 * 1024 * 1024,
     "max.partition.fetch.bytes": 10 * 1024 * 1024,
     "socket.connection.setup.timeout.ms": 5_000,
+    # An idle partition's fetch returns after this long: it bounds how soon the end of a
+    # partition is known. New data is returned at once whatever this is.
+    "fetch.wait.max.ms": 100,
 }
 
 _UNAVAILABLE = {KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE}
@@ -174,23 +177,9 @@ class KafkaSource(Source):
         buckets: dict[int, list[Message]] = {p: [] for p in wanted}
         held, self._held = self._held, []
         eof = self._eof
+        got = self._sort(held, buckets, cap, eof, fresh=False)
         deadline = time.monotonic() + wait
-        msgs: list[Message] = held
-        got = 0
         while True:
-            for m in msgs:
-                err = m.error()
-                if err is not None:
-                    self._on_error(err, m, eof)
-                    continue
-                p = m.partition()
-                bucket = buckets.setdefault(p, [])
-                if len(bucket) < cap:
-                    bucket.append(m)
-                    got += 1
-                else:
-                    self._held.append(m)
-                eof.discard(p)
             caught_up = all(p in eof or len(b) >= cap for p, b in buckets.items())
             if caught_up and (got or stop_at_end):
                 return buckets
@@ -198,6 +187,36 @@ class KafkaSource(Source):
             if remaining <= 0:
                 return buckets
             msgs = consumer.consume(CONSUME_CHUNK, timeout=min(remaining, 0.5))
+            got += self._sort(msgs, buckets, cap, eof, fresh=True)
+
+    def _sort(
+        self,
+        msgs: list[Message],
+        buckets: dict[int, list[Message]],
+        cap: int,
+        eof: set[int],
+        *,
+        fresh: bool,
+    ) -> int:
+        """Put messages in their partition's bucket, or hold them for the next batch once the
+        bucket is full. Held messages were read before their partition's end-of-partition
+        event, so only ``fresh`` ones mean the partition has moved past its end."""
+        got = 0
+        for m in msgs:
+            err = m.error()
+            if err is not None:
+                self._on_error(err, m, eof)
+                continue
+            p = m.partition()
+            bucket = buckets.setdefault(p, [])
+            if len(bucket) < cap:
+                bucket.append(m)
+                got += 1
+            else:
+                self._held.append(m)
+            if fresh:
+                eof.discard(p)
+        return got
 
     def _on_error(self, err: KafkaError, msg: Message, eof: set[int]) -> None:
         code = err.code()

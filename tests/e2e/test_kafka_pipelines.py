@@ -1,0 +1,258 @@
+"""SQL in, rows out: Kafka pipelines against the real broker and a real DuckDB file."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+import sluice
+from sluice.testing import LocalBroker, produce, wait_for
+
+
+def readings(n: int, start: int = 0) -> list[bytes]:
+    return [
+        json.dumps(
+            {"id": i, "device": f"d{i % 7}", "reading": {"temp": i / 4}, "ok": i % 2 == 0}
+        ).encode()
+        for i in range(start, start + n)
+    ]
+
+
+def kafka(broker: LocalBroker, topic: str) -> str:
+    return f"'{broker.bootstrap}/{topic}'"
+
+
+def count(db: sluice.Connection, table: str = "t") -> int:
+    row = db.execute(f"SELECT count(*) FROM {table}").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_json_pipeline_loads_exactly_what_was_produced(
+    db: sluice.Connection, broker: LocalBroker, topic: Callable[..., str]
+) -> None:
+    name = topic(4)
+    produce(broker.bootstrap, name, readings(10_000), partitions=4)
+    db.execute("CREATE TABLE t (id BIGINT, device VARCHAR, temp DOUBLE, ok BOOLEAN, doc JSON)")
+    db.execute(
+        f"CREATE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} "
+        "MAX_OFFSETS_PER_BATCH_PARTITION 1000 INTO TABLE t "
+        "FORMAT JSON (id <- id, device <- device, temp <- reading::temp, ok <- ok, doc <- %)"
+    )
+    result = db.execute("START PIPELINE p FOREGROUND")
+    batches = result.fetchall()
+    assert sum(b[1] for b in batches) == 10_000
+    assert len(batches) >= 3  # 2,500 messages per partition, at most 1,000 per batch
+    stats = db.execute(
+        "SELECT count(*), count(DISTINCT id), sum(id), sum(temp), count(*) FILTER (ok) FROM t"
+    ).fetchone()
+    assert stats == (10_000, 10_000, sum(range(10_000)), sum(i / 4 for i in range(10_000)), 5_000)
+    row = db.execute("SELECT device, temp, ok, doc->>'$.id' FROM t WHERE id = 4242").fetchone()
+    assert row == ("d0", 1060.5, True, "4242")
+    offsets = db.execute(
+        "SELECT SOURCE_PARTITION_ID, CURSOR_OFFSET, LAG_MESSAGES "
+        "FROM information_schema.PIPELINES_OFFSETS WHERE PIPELINE_NAME = 'p' ORDER BY 1"
+    ).fetchall()
+    assert offsets == [(str(p), 2_500, 0) for p in range(4)]
+    summary = db.execute(
+        "SELECT sum(ROWS_STREAMED), min(BATCH_STATE), max(NUM_PARTITIONS) "
+        "FROM information_schema.PIPELINES_BATCHES_SUMMARY WHERE PIPELINE_NAME = 'p'"
+    ).fetchone()
+    assert summary == (10_000, "Succeeded", 4)
+
+
+def test_csv_pipeline_with_variables_set_and_where(
+    db: sluice.Connection, broker: LocalBroker, topic: Callable[..., str]
+) -> None:
+    name = topic(4)
+    lines = [f'{i},"name {i}",{i * 1.5},{"x" if i % 3 else "skip"}'.encode() for i in range(4_000)]
+    produce(broker.bootstrap, name, lines, partitions=4)
+    db.execute("CREATE TABLE t (id INTEGER, name VARCHAR, price DECIMAL(10,2), doubled DOUBLE)")
+    db.execute(
+        f"CREATE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} INTO TABLE t "
+        "FORMAT CSV FIELDS TERMINATED BY ',' ENCLOSED BY '\"' (id, name, @price, @flag) "
+        "SET price = @price, doubled = CAST(@price AS DOUBLE) * 2 WHERE @flag <> 'skip'"
+    )
+    db.execute("START PIPELINE p FOREGROUND")
+    kept = [i for i in range(4_000) if i % 3]
+    assert count(db) == len(kept)
+    row = db.execute("SELECT name, price, doubled FROM t WHERE id = 7").fetchone()
+    assert row is not None and row[0] == "name 7" and float(row[1]) == 10.5 and row[2] == 21.0
+    assert db.execute("SELECT sum(id) FROM t").fetchone() == (sum(kept),)
+    assert db.execute("SELECT count(*) FROM t WHERE id % 3 = 0").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("mode", ["REPLACE", "ODKU"])
+def test_resent_messages_with_the_same_key_make_one_row(
+    mode: str, db: sluice.Connection, broker: LocalBroker, topic: Callable[..., str]
+) -> None:
+    name = topic(4)
+    first = [json.dumps({"id": i % 500, "v": i}).encode() for i in range(2_000)]
+    produce(broker.bootstrap, name, first, partitions=4)
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER, seen INTEGER DEFAULT 1)")
+    clause = (
+        "ON DUPLICATE KEY UPDATE v = VALUES(v), seen = seen + 1" if mode == "ODKU" else ""
+    )
+    replace = "REPLACE" if mode == "REPLACE" else ""
+    db.execute(
+        f"CREATE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} {replace} INTO TABLE t "
+        f"FORMAT JSON (id <- id, v <- v) {clause}"
+    )
+    db.execute("START PIPELINE p FOREGROUND")
+    assert count(db) == 500
+    # Partition k holds the ids ≡ k (mod 4) in order, so every id's last message is i ≥ 1500.
+    assert db.execute("SELECT min(v), max(v) FROM t").fetchone() == (1_500, 1_999)
+    if mode == "ODKU":  # four messages per id: inserted once, updated three times
+        assert db.execute("SELECT min(seen), max(seen) FROM t").fetchone() == (4, 4)
+    produce(broker.bootstrap, name, first[:100], partitions=4)  # the same messages, re-sent
+    db.execute("START PIPELINE p FOREGROUND")
+    assert count(db) == 500
+
+
+def test_ignore_keeps_the_first_row(
+    db: sluice.Connection, broker: LocalBroker, topic: Callable[..., str]
+) -> None:
+    name = topic(1)
+    produce(broker.bootstrap, name, [json.dumps({"id": 1, "v": v}).encode() for v in (1, 2, 3)])
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER)")
+    db.execute(
+        f"CREATE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} IGNORE INTO TABLE t "
+        "FORMAT JSON (id <- id, v <- v)"
+    )
+    db.execute("START PIPELINE p FOREGROUND")
+    assert db.execute("SELECT * FROM t").fetchall() == [(1, 1)]
+
+
+def test_set_offsets_earliest_rereads_and_create_or_replace_keeps_cursors(
+    db: sluice.Connection, broker: LocalBroker, topic: Callable[..., str]
+) -> None:
+    name = topic(2)
+    produce(broker.bootstrap, name, readings(100), partitions=2)
+    db.execute("CREATE TABLE t (id BIGINT, temp DOUBLE)")
+    create = (
+        f"CREATE OR REPLACE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} INTO TABLE t "
+        "FORMAT JSON (id <- id, temp <- reading::temp)"
+    )
+    db.execute(create)
+    db.execute("START PIPELINE p FOREGROUND")
+    assert count(db) == 100
+    db.execute(create.replace("temp <- reading::temp", "temp <- reading::temp DEFAULT 0"))
+    assert "DEFAULT 0" in db.execute("SHOW CREATE PIPELINE p").fetchall()[0][1]
+    assert db.execute("START PIPELINE p FOREGROUND").fetchall() == []  # cursors kept
+    assert count(db) == 100
+    db.execute("ALTER PIPELINE p SET OFFSETS EARLIEST")
+    db.execute("START PIPELINE p FOREGROUND")
+    assert count(db) == 200
+    assert db.execute("SELECT count(DISTINCT id) FROM t").fetchone() == (100,)
+    db.execute("ALTER PIPELINE p SET OFFSETS '{\"0\": 40}'")
+    db.execute("START PIPELINE p FOREGROUND")
+    assert count(db) == 210  # partition 0 holds 50 messages: offsets 40..49 again
+    produce(broker.bootstrap, name, readings(10, start=100), partitions=2)
+    db.execute("ALTER PIPELINE p SET OFFSETS LATEST")
+    assert db.execute("START PIPELINE p FOREGROUND").fetchall() == []
+    extended = db.execute("SHOW CREATE PIPELINE p EXTENDED").fetchall()[0][1]
+    assert extended.endswith("""ALTER PIPELINE p SET OFFSETS '{"0": 55, "1": 55}'""")
+
+
+def test_test_pipeline_returns_rows_and_writes_nothing(
+    db: sluice.Connection, broker: LocalBroker, topic: Callable[..., str]
+) -> None:
+    name = topic(2)
+    produce(broker.bootstrap, name, readings(50), partitions=2)
+    db.execute("CREATE TABLE t (id BIGINT, device VARCHAR)")
+    db.execute(
+        f"CREATE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} INTO TABLE t "
+        "FORMAT JSON (id <- id, device <- device)"
+    )
+    result = db.execute("TEST PIPELINE p LIMIT 5")
+    assert result.columns == ["id", "device"]
+    rows = result.fetchall()
+    assert len(rows) == 5 and all(isinstance(r[0], int) and r[1].startswith("d") for r in rows)
+    assert count(db) == 0
+    assert db.execute("SELECT count(*) FROM information_schema.PIPELINES_OFFSETS").fetchone() == (
+        0,
+    )
+    assert db.execute("START PIPELINE p FOREGROUND LIMIT 1 BATCHES").fetchall()[0][1] == 50
+
+
+def test_background_pipeline_picks_up_new_data_and_resumes_after_reopen(
+    db_path: str, broker: LocalBroker, topic: Callable[..., str]
+) -> None:
+    name = topic(4)
+    db = sluice.connect(db_path)
+    db.execute("CREATE TABLE t (id BIGINT)")
+    db.execute(
+        f"CREATE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} INTO TABLE t "
+        "FORMAT JSON (id <- id)"
+    )
+    db.execute("START PIPELINE p")
+    assert db.execute("SHOW PIPELINES").fetchall() == [("p", "Running")]
+    produce(broker.bootstrap, name, readings(1_000), partitions=4)
+    wait_for(lambda: count(db) == 1_000, message="the first 1,000 rows")
+    produce(broker.bootstrap, name, readings(1_000, start=1_000), partitions=4)
+    wait_for(lambda: count(db) == 2_000, message="the next 1,000 rows")
+    db.close()  # leaves the pipeline Running
+
+    produce(broker.bootstrap, name, readings(500, start=2_000), partitions=4)
+    db = sluice.connect(db_path)
+    try:
+        wait_for(lambda: count(db) == 2_500, message="rows after reopening")
+        db.execute("STOP PIPELINE p")
+        assert db.execute("SHOW PIPELINES").fetchall() == [("p", "Stopped")]
+        assert db.execute("SELECT count(DISTINCT id) FROM t").fetchone() == (2_500,)
+    finally:
+        db.close()
+
+
+def test_a_record_with_a_missing_path_fails_the_batch_and_loads_nothing(
+    db: sluice.Connection, broker: LocalBroker, topic: Callable[..., str]
+) -> None:
+    name = topic(1)
+    produce(broker.bootstrap, name, [b'{"id": 1}', b'{"other": 2}', b'{"id": 3}'])
+    db.execute("CREATE TABLE t (id INTEGER)")
+    db.execute(
+        f"CREATE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} INTO TABLE t "
+        "FORMAT JSON (id <- id)"
+    )
+    with pytest.raises(sluice.SluiceError, match="partition 0 offset 1: JSON path id is missing"):
+        db.execute("START PIPELINE p FOREGROUND")
+    assert count(db) == 0
+
+
+def test_pipeline_errors_are_clear(
+    db: sluice.Connection, broker: LocalBroker, topic: Callable[..., str]
+) -> None:
+    name = topic(1)
+    src = kafka(broker, name)
+    with pytest.raises(sluice.TerminalError, match="table missing does not exist"):
+        db.execute(f"CREATE PIPELINE p AS LOAD DATA KAFKA {src} INTO TABLE missing (a)")
+    db.execute("CREATE TABLE t (id INTEGER)")
+    with pytest.raises(sluice.TerminalError, match="column 'nope' does not exist in table t"):
+        db.execute(f"CREATE PIPELINE p AS LOAD DATA KAFKA {src} INTO TABLE t FORMAT JSON (nope <- x)")
+    with pytest.raises(sluice.NotSupportedError, match="SKIP ... ERRORS is not supported yet"):
+        db.execute(f"CREATE PIPELINE p AS LOAD DATA KAFKA {src} SKIP ALL ERRORS INTO TABLE t")
+    with pytest.raises(sluice.NotSupportedError, match="FORMAT AVRO is not supported yet"):
+        db.execute(f"CREATE PIPELINE p AS LOAD DATA KAFKA {src} INTO TABLE t FORMAT AVRO (id <- id)")
+    with pytest.raises(sluice.SluiceError, match="topic 'nope' is not available"):
+        db.execute(
+            f"CREATE PIPELINE p AS LOAD DATA KAFKA '{broker.bootstrap}/nope' INTO TABLE t"
+        )
+    result = db.execute(
+        f"CREATE PIPELINE p AS LOAD DATA KAFKA {src} RESOURCE POOL fast INTO TABLE t"
+    )
+    assert result.warnings == ["RESOURCE POOL is accepted for compatibility and has no effect in Sluice"]
+    with pytest.raises(sluice.CatalogError, match="already exists"):
+        db.execute(f"CREATE PIPELINE p AS LOAD DATA KAFKA {src} INTO TABLE t")
+    assert db.execute(
+        f"CREATE PIPELINE IF NOT EXISTS p AS LOAD DATA KAFKA {src} INTO TABLE t"
+    ).warnings == ["pipeline p already exists"]
+    with pytest.raises(sluice.CatalogError, match="pipeline q does not exist"):
+        db.execute("START PIPELINE q")
+    with pytest.raises(sluice.CatalogError, match="is not running"):
+        db.execute("STOP PIPELINE p")
+    db.execute("STOP PIPELINE IF RUNNING p")
+    db.execute("DROP PIPELINE p")
+    db.execute("DROP PIPELINE IF EXISTS p")
+    assert db.execute("SHOW PIPELINES").fetchall() == []
