@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from types import TracebackType
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from sluice.errors import SluiceError
 

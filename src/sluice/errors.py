@@ -59,7 +59,7 @@ class NotSupportedError(TerminalError):
 
 
 class CatalogError(TerminalError):
-    """A statement names a pipeline that does not exist, already exists, or is in the wrong state."""
+    """A pipeline that does not exist, already exists, or is in the wrong state."""
 
 
 class DatabaseLockedError(SluiceError):

@@ -26,7 +26,10 @@ def unique_name(prefix: str) -> str:
 
 
 def wait_for(
-    condition: Callable[[], T], timeout: float = 30.0, message: str = "condition", poll: float = 0.02
+    condition: Callable[[], T],
+    timeout: float = 30.0,
+    message: str = "condition",
+    poll: float = 0.02,
 ) -> T:
     """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
@@ -57,14 +60,11 @@ def produce(
 
     n = 0
     for n, value in enumerate(values, start=1):
-        kwargs: dict[str, object] = {"on_delivery": delivered}
-        if partitions:
-            kwargs["partition"] = (n - 1) % partitions
-        if keys is not None:
-            kwargs["key"] = keys[n - 1]
+        partition = (n - 1) % partitions if partitions else -1  # -1: the partitioner decides
+        key = keys[n - 1] if keys is not None else None
         while True:
             try:
-                producer.produce(topic, value, **kwargs)
+                producer.produce(topic, value, key, partition, on_delivery=delivered)
                 break
             except BufferError:
                 producer.poll(0.05)

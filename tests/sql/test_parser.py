@@ -9,7 +9,7 @@ ROUND_TRIPS = [
     # sources, options, duplicate handling
     "CREATE PIPELINE p AS LOAD DATA KAFKA 'h:9092/t' INTO TABLE t",
     "create or replace pipeline if not exists `my pipe` as load data kafka 'a,b:1/t' "
-    "config '{\"fetch.min.bytes\": 1}' credentials '{\"sasl.password\": \"x\"}' "
+    'config \'{"fetch.min.bytes": 1}\' credentials \'{"sasl.password": "x"}\' '
     "batch_interval 50 max_partitions_per_batch 2 max_offsets_per_batch_partition 10 "
     "replace into table db.t",
     "CREATE PIPELINE p AS LOAD DATA FS '/data/*.csv' IGNORE INTO TABLE t",
@@ -53,7 +53,7 @@ ROUND_TRIPS = [
     "TEST PIPELINE p LIMIT 5",
     "ALTER PIPELINE p SET OFFSETS EARLIEST",
     "ALTER PIPELINE p SET OFFSETS LATEST",
-    "ALTER PIPELINE p SET OFFSETS '{\"0\": 42, \"1\": 7}'",
+    'ALTER PIPELINE p SET OFFSETS \'{"0": 42, "1": 7}\'',
     "ALTER PIPELINE p SET BATCH_INTERVAL 10 SET MAX_OFFSETS_PER_BATCH_PARTITION 5",
     "ALTER PIPELINE p SET MAX_RETRIES_PER_BATCH_PARTITION 2 STOP_ON_ERROR ON",
     "ALTER PIPELINE p SET TRANSFORM ('u', 'e', 'a') DROP FILE '/x/a.csv'",

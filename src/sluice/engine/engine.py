@@ -147,12 +147,10 @@ class Engine:
 
     def _foreground(self, name: str, limit: int | None) -> Result:
         runtime = PipelineRuntime(self._definition(name), self.store)
-        rows = []
+        rows: list[tuple[int, int, int, float]] = []
         try:
             while limit is None or len(rows) < limit:
-                report = runtime.run_batch(
-                    self.store, FOREGROUND_WAIT_SECONDS, stop_at_end=True
-                )
+                report = runtime.run_batch(self.store, FOREGROUND_WAIT_SECONDS, stop_at_end=True)
                 if report is None:
                     break
                 rows.append((report.batch_id, report.rows, report.rows_loaded, report.seconds))
@@ -269,7 +267,9 @@ def _offsets_json(text: str) -> dict[str, int]:
     except ValueError as exc:
         raise SluiceError(f"SET OFFSETS needs a JSON object like '{{\"0\": 42}}': {exc}") from exc
     if not isinstance(value, dict) or not all(isinstance(v, int) for v in value.values()):
-        raise SluiceError("SET OFFSETS needs a JSON object of partition → offset, like '{\"0\": 42}'")
+        raise SluiceError(
+            "SET OFFSETS needs a JSON object of partition → offset, like '{\"0\": 42}'"
+        )
     return {str(k): int(v) for k, v in value.items()}
 
 

@@ -44,9 +44,9 @@ def check_supported(defn: ast.CreatePipeline) -> list[str]:
             raise NotSupportedError(f"{clause} is not supported yet")
     if defn.into_procedure:
         raise NotSupportedError("INTO PROCEDURE is not supported yet; load INTO TABLE")
-    if defn.source.kind == "KAFKA" and isinstance(defn.format, ast.CsvSpec):
-        if defn.format.ignore_lines:
-            raise NotSupportedError("IGNORE n LINES applies to file sources, not KAFKA")
+    fmt = defn.format
+    if defn.source.kind == "KAFKA" and isinstance(fmt, ast.CsvSpec) and fmt.ignore_lines:
+        raise NotSupportedError("IGNORE n LINES applies to file sources, not KAFKA")
     return [
         f"{clause} is accepted for compatibility and has no effect in Sluice"
         for attr, clause in _NO_EFFECT.items()

@@ -47,7 +47,9 @@ class JsonFormat(Format):
             return ParsedBatch(empty_table(self.targets), errors=errors)
         table, index, missing = self._run(pa.array([records[i] for i in good], pa.string()))
         remap = pa.array(good, pa.int64())
-        missing = [RecordError(good[e.index], e.reason, e.raw) for e in missing if e.index is not None]
+        missing = [
+            RecordError(good[e.index], e.reason, e.raw) for e in missing if e.index is not None
+        ]
         return ParsedBatch(table, remap.take(index), sorted(errors + missing, key=_by_index))
 
     def _run(self, column: pa.Array) -> tuple[pa.Table, pa.Array, list[RecordError]]:

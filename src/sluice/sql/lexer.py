@@ -110,8 +110,7 @@ def _read_quoted(sql: str, start: int, backslash_escapes: bool) -> tuple[str, in
 
 _COMMENTS = r"\s*(?:(?:--|#)[^\n]*(?:\n|$)\s*|/\*.*?\*/\s*)*"
 _PIPELINE_STATEMENT = re.compile(
-    _COMMENTS
-    + r"(?:CREATE\s+(?:OR\s+REPLACE\s+)?(?:AGGREGATOR\s+)?PIPELINE"
+    _COMMENTS + r"(?:CREATE\s+(?:OR\s+REPLACE\s+)?(?:AGGREGATOR\s+)?PIPELINE"
     r"|(?:START|STOP)\s+(?:ALL\s+PIPELINES|PIPELINE)"
     r"|(?:DROP|TEST|ALTER)\s+PIPELINE"
     r"|SHOW\s+(?:PIPELINES|CREATE\s+PIPELINE))\b",

@@ -426,7 +426,7 @@ class _Parser:
         self.expect("PIPELINE")
         opts: dict[str, Any] = {"name": self.ident("a pipeline name")}
         start = self.i
-        while self.tok.kind is not Kind.END and not self.tok.value == ";":
+        while self.tok.kind is not Kind.END and self.tok.value != ";":
             tok = self.tok
             if self.accept("SET", "OFFSETS"):
                 if self.tok.is_word("EARLIEST", "LATEST"):
@@ -437,11 +437,11 @@ class _Parser:
             elif self.accept("SET", "BATCH_INTERVAL"):
                 self.set_once(opts, "batch_interval", self.integer("milliseconds"), tok)
             elif self.accept("SET", "MAX_OFFSETS_PER_BATCH_PARTITION"):
-                value = self.integer("a count")
-                self.set_once(opts, "max_offsets_per_batch_partition", value, tok)
+                count = self.integer("a count")
+                self.set_once(opts, "max_offsets_per_batch_partition", count, tok)
             elif self.accept("SET", "MAX_RETRIES_PER_BATCH_PARTITION"):
-                value = self.integer("a count")
-                self.set_once(opts, "max_retries_per_batch_partition", value, tok)
+                count = self.integer("a count")
+                self.set_once(opts, "max_retries_per_batch_partition", count, tok)
             elif self.accept("SET", "TRANSFORM"):
                 self.set_once(opts, "transform", self.transform(), tok)
             elif self.accept("STOP_ON_ERROR"):

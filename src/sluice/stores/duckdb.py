@@ -85,7 +85,7 @@ _VIEWS = {
                CAST(NULL AS DOUBLE) AS LAG_SECONDS,
                epoch(updated) AS UPDATED_UNIX_TIMESTAMP
         FROM sluice.cursors WHERE source_type = 'KAFKA'""",
-    "PIPELINES_CURSORS": "SELECT * FROM sluice.\"PIPELINES_OFFSETS\"",
+    "PIPELINES_CURSORS": 'SELECT * FROM sluice."PIPELINES_OFFSETS"',
     "PIPELINES_ERRORS": """
         SELECT current_database() AS DATABASE_NAME, pipeline AS PIPELINE_NAME,
                error_id AS ERROR_ID, batch_id AS BATCH_ID, error_type AS ERROR_TYPE,
@@ -194,7 +194,8 @@ class DuckDBStore(Store):
 
     def set_state(self, name: str, state: str, error: str | None = None) -> None:
         self._run(
-            "UPDATE sluice.definitions SET state = ?, error = ? WHERE name = ?", [state, error, name]
+            "UPDATE sluice.definitions SET state = ?, error = ? WHERE name = ?",
+            [state, error, name],
         )
 
     def drop_pipeline(self, name: str) -> None:

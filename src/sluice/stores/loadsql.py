@@ -72,7 +72,9 @@ class LoadPlan:
                 f"ORDER BY {ORDER_COLUMN} {direction}) AS __rank FROM ({self.select}) AS r"
             )
             return _count(
-                execute(f"{insert} SELECT {cols} FROM ({ranked}) AS d WHERE __rank = 1 {self.conflict}")
+                execute(
+                    f"{insert} SELECT {cols} FROM ({ranked}) AS d WHERE __rank = 1 {self.conflict}"
+                )
             )
         execute(
             f"CREATE TEMP TABLE {_STAGE} AS SELECT *, row_number() OVER (PARTITION BY {key} "
@@ -81,7 +83,11 @@ class LoadPlan:
         try:
             rounds = _count(execute(f"SELECT coalesce(max(__round), 0) FROM {_STAGE}"))
             return sum(
-                _count(execute(f"{insert} SELECT {cols} FROM {_STAGE} WHERE __round = {k} {self.conflict}"))
+                _count(
+                    execute(
+                        f"{insert} SELECT {cols} FROM {_STAGE} WHERE __round = {k} {self.conflict}"
+                    )
+                )
                 for k in range(1, rounds + 1)
             )
         finally:
@@ -113,9 +119,7 @@ def build_plan(
     # Level 2: SET expressions see the typed columns and the variables.
     set_cols = {table.canonical(a.column).lower(): a for a in defn.set}
     level2 = [quote(t) for t in targets if t.lower() not in set_cols]
-    level2 += [
-        _cast(f"({rewrite(a.expr)})", table, a.column, from_text=False) for a in defn.set
-    ]
+    level2 += [_cast(f"({rewrite(a.expr)})", table, a.column, from_text=False) for a in defn.set]
     level2 += order
     columns = _loaded_columns(defn, table, targets)
     where = f" WHERE {rewrite(defn.where)}" if defn.where is not None else ""

@@ -1,0 +1,31 @@
+import sluice
+
+
+def test_public_names_are_pinned() -> None:
+    assert sorted(sluice.__all__) == [
+        "CatalogError",
+        "Connection",
+        "DatabaseLockedError",
+        "NotSupportedError",
+        "ParseError",
+        "Result",
+        "SluiceError",
+        "TerminalError",
+        "TransientError",
+        "__version__",
+        "connect",
+    ]
+
+
+def test_embedded_api_passes_plain_sql_to_duckdb() -> None:
+    with sluice.connect() as db:
+        assert db.execute("CREATE TABLE t (a INT, b VARCHAR)").rowcount == -1
+        assert db.execute("INSERT INTO t VALUES (1, 'x'), (2, 'y')").rowcount == 2
+        result = db.execute("SELECT a, b FROM t ORDER BY a")
+        assert result.columns == ["a", "b"]
+        assert result.rowcount == -1
+        assert result.fetchone() == (1, "x")
+        assert result.fetchall() == [(2, "y")]
+        assert db.execute("UPDATE t SET b = 'z' WHERE a = 2").rowcount == 1
+        db.execute("BEGIN; DELETE FROM t; ROLLBACK")
+        assert db.execute("SELECT count(*) FROM t").fetchall() == [(2,)]
