@@ -9,10 +9,10 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from sluice.errors import SluiceError
@@ -127,3 +127,35 @@ def delete_topics(bootstrap: str, names: Iterable[str]) -> None:
         client = admin(bootstrap)
         for future in client.delete_topics(names).values():
             future.result(timeout=30)
+
+
+def produce(
+    bootstrap: str,
+    topic: str,
+    values: Iterable[bytes],
+    *,
+    partitions: int | None = None,
+    keys: Sequence[bytes] | None = None,
+) -> int:
+    """Send ``values`` (round-robin over ``partitions`` when given) and wait for delivery."""
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "log_level": 3})
+    failures: list[str] = []
+
+    def delivered(err: object, _msg: object) -> None:
+        if err is not None:
+            failures.append(str(err))
+
+    n = 0
+    for n, value in enumerate(values, start=1):
+        partition = (n - 1) % partitions if partitions else -1  # -1: the partitioner decides
+        key = keys[n - 1] if keys is not None else None
+        while True:
+            try:
+                producer.produce(topic, value, key, partition, on_delivery=delivered)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    remaining = producer.flush(60)
+    if remaining or failures:
+        raise RuntimeError(f"{remaining} messages undelivered; errors: {failures[:3]}")
+    return n

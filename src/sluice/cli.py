@@ -29,6 +29,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     group.add_argument("-e", "--execute", metavar="SQL", help="statements to run, then exit")
     group.add_argument("-f", "--file", metavar="FILE", help="a file of statements to run")
 
+    produce = commands.add_parser("produce", help="send standard input, a message per line")
+    produce.add_argument("topic")
+    produce.add_argument("--broker", default="127.0.0.1:9092", help="bootstrap servers")
+    produce.add_argument(
+        "--partitions", type=int, default=1, help="create the topic with this many partitions"
+    )
+
     demo = commands.add_parser("demo", help="oil-rig sensors → Kafka → table, live")
     demo.add_argument("--duration", type=float, help="seconds to run (default: until Ctrl-C)")
     demo.add_argument("--rate", type=int, default=20_000, help="messages per second to produce")
@@ -44,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _broker(args.port)
         if args.command == "sql":
             return _sql(args)
+        if args.command == "produce":
+            return _produce(args.broker, args.topic, args.partitions)
         from sluice.demo import run_demo
 
         return run_demo(duration=args.duration, rate=args.rate, db_path=args.db)
@@ -66,6 +75,22 @@ def _broker(port: int) -> int:
     finally:
         broker.stop()
     print("broker stopped")
+    return 0
+
+
+def _produce(bootstrap: str, topic: str, partitions: int) -> int:
+    from confluent_kafka import KafkaException
+
+    from sluice.broker import admin, create_topic, produce
+
+    try:
+        if topic not in admin(bootstrap).list_topics(timeout=10).topics:
+            create_topic(bootstrap, topic, partitions)
+    except KafkaException as exc:
+        raise SluiceError(f"cannot reach Kafka at {bootstrap}: {exc.args[0]}") from exc
+    lines = (line.rstrip(b"\r\n") for line in sys.stdin.buffer)
+    sent = produce(bootstrap, topic, (line for line in lines if line), partitions=partitions)
+    print(f"sent {sent} messages to {topic}")
     return 0
 
 

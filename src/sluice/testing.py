@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from typing import TypeVar
 
-from confluent_kafka import Producer
-
-from sluice.broker import LocalBroker, create_topic, delete_topics
+from sluice.broker import LocalBroker, create_topic, delete_topics, produce
 
 T = TypeVar("T")
 
@@ -40,35 +38,3 @@ def wait_for(
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout} s waiting for {message}")
         time.sleep(poll)
-
-
-def produce(
-    bootstrap: str,
-    topic: str,
-    values: Iterable[bytes],
-    *,
-    partitions: int | None = None,
-    keys: Sequence[bytes] | None = None,
-) -> int:
-    """Send ``values`` (round-robin over ``partitions`` when given) and wait for delivery."""
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "log_level": 3})
-    failures: list[str] = []
-
-    def delivered(err: object, _msg: object) -> None:
-        if err is not None:
-            failures.append(str(err))
-
-    n = 0
-    for n, value in enumerate(values, start=1):
-        partition = (n - 1) % partitions if partitions else -1  # -1: the partitioner decides
-        key = keys[n - 1] if keys is not None else None
-        while True:
-            try:
-                producer.produce(topic, value, key, partition, on_delivery=delivered)
-                break
-            except BufferError:
-                producer.poll(0.05)
-    remaining = producer.flush(60)
-    if remaining or failures:
-        raise RuntimeError(f"{remaining} messages undelivered; errors: {failures[:3]}")
-    return n

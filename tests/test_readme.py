@@ -1,0 +1,74 @@
+"""The README's tour works as written (with this test's broker, topic and paths)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import sluice
+from sluice.sql import split_statements
+from sluice.testing import LocalBroker, produce, wait_for
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def tour_blocks() -> list[str]:
+    text = README.read_text()
+    tour = text[text.index("## A 5-minute tour") : text.index("### From Python")]
+    return re.findall(r"```sql\n(.*?)```", tour, re.DOTALL)
+
+
+def test_the_tour_runs_as_written(
+    db_path: str, broker: LocalBroker, topic: Callable[..., str], tmp_path: Path
+) -> None:
+    name = topic(4)
+    # The tour's `seq 1 1000 | awk ...` line, in Python.
+    readings = [
+        json.dumps({"id": i, "device": f"d{i % 5}", "reading": {"temp": 20 + (i % 13) / 2}})
+        for i in range(1, 1001)
+    ]
+    produce(broker.bootstrap, name, [r.encode() for r in readings], partitions=4)
+    trips = tmp_path / "trips"
+    trips.mkdir()
+    (trips / "a.csv").write_text('id,city,fare\n1,"Oslo",12.50\n2,"Lima",7.25\n')
+
+    blocks = tour_blocks()
+    assert len(blocks) == 4
+    with sluice.connect(db_path) as db:
+
+        def count() -> int:
+            return int((db.execute("SELECT count(*) FROM readings").fetchone() or (0,))[0])
+
+        for i, block in enumerate(blocks):
+            block = block.replace("127.0.0.1:9092/sensors", f"{broker.bootstrap}/{name}")
+            block = block.replace("/data/trips", str(trips))
+            for statement in split_statements(block):
+                result = db.execute(statement)
+                result.fetchall()
+                if "START PIPELINE readings" in statement:
+                    wait_for(lambda: count() == 1000, message="the tour's 1,000 readings")
+                if "SET OFFSETS EARLIEST" in statement:
+                    wait_for(
+                        lambda: (
+                            db.execute(
+                                "SELECT sum(ROWS_STREAMED) FROM information_schema."
+                                "PIPELINES_BATCHES_SUMMARY WHERE PIPELINE_NAME = 'readings'"
+                            ).fetchone()
+                            == (2000,)
+                        ),
+                        message="the re-read",
+                    )
+            if i == 1:
+                rows = db.execute("SELECT device, count(*) FROM readings GROUP BY 1").fetchall()
+                assert sorted(rows) == [(f"d{k}", 200) for k in range(5)]
+        assert count() == 1000
+        assert db.execute("SHOW PIPELINES").fetchall() == [
+            ("readings", "Stopped"),
+            ("trips", "Stopped"),
+        ]
+        assert db.execute("SELECT city, fare FROM trips ORDER BY id").fetchall() == [
+            ("Oslo", 12.5),
+            ("Lima", 7.25),
+        ]
