@@ -104,3 +104,16 @@ def test_demo_runs_and_loads_everything_exactly_once() -> None:
     assert "exactly once" in out.stdout
     assert "Hottest drills" in out.stdout
     assert time.monotonic() - start < 60
+
+
+def test_interactive_shell_reads_statements_across_lines(tmp_path: Path) -> None:
+    db = str(tmp_path / "x.duckdb")
+    session = (
+        "CREATE TABLE t (a INT);\nINSERT INTO t\n  VALUES (41 + 1);\nSELECT a\nFROM t;\nexit\n"
+    )
+    out = subprocess.run(
+        [*SLUICE, "sql", "--db", db], input=session, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert "| 42 |" in out.stdout
+    assert "OK, 1 rows affected" in out.stdout

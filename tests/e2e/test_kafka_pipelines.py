@@ -258,3 +258,30 @@ def test_pipeline_errors_are_clear(
     db.execute("DROP PIPELINE p")
     db.execute("DROP PIPELINE IF EXISTS p")
     assert db.execute("SHOW PIPELINES").fetchall() == []
+
+
+def test_a_background_failure_stops_the_pipeline_in_error_with_the_reason(
+    db: sluice.Connection, broker: LocalBroker, topic: Callable[..., str]
+) -> None:
+    name = topic(1)
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+    db.execute(
+        f"CREATE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} INTO TABLE t "
+        "FORMAT JSON (id <- id)"
+    )
+    db.execute("START PIPELINE p")
+    produce(broker.bootstrap, name, [b'{"id": 1}', b'{"id": 2}'])
+    wait_for(lambda: count(db) == 2, message="the good rows")
+    produce(broker.bootstrap, name, [b'{"id": 3}', b'{"id": 1}'])  # 1 again: duplicate key
+    wait_for(lambda: db.execute("SHOW PIPELINES").fetchall() == [("p", "Error")], message="Error")
+    state = db.execute(
+        "SELECT STATE, ERROR_MESSAGE FROM information_schema.PIPELINES WHERE PIPELINE_NAME = 'p'"
+    ).fetchone()
+    assert state is not None and state[0] == "Error" and "Duplicate key" in state[1]
+    errors = db.execute(
+        "SELECT ERROR_KIND, ERROR_MESSAGE FROM information_schema.PIPELINES_ERRORS"
+    ).fetchall()
+    assert len(errors) == 1 and errors[0][0] == "Load" and "Duplicate key" in errors[0][1]
+    assert count(db) == 2  # the failed batch loaded nothing, its cursor did not move
+    offsets = db.execute("SELECT CURSOR_OFFSET FROM information_schema.PIPELINES_OFFSETS")
+    assert offsets.fetchall() == [(2,)]
