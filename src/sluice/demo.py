@@ -85,13 +85,14 @@ class SteadyProducer(threading.Thread):
 
     def __init__(self, bootstrap: str, rate: int) -> None:
         super().__init__(name="demo-producer", daemon=True)
-        self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "log_level": 3})
+        self.producer: Producer | None = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "log_level": 3})
         self.rate = rate
         self.sent = 0
         self.stopped = threading.Event()
         self.sim = DrillSimulator()
 
     def run(self) -> None:
+        assert self.producer is not None
         tick = 0.02
         start = time.monotonic()
         while not self.stopped.is_set():
@@ -102,8 +103,10 @@ class SteadyProducer(threading.Thread):
             self.producer.poll(0)
             self.stopped.wait(tick)
         self.producer.flush(30)
+        self.producer = None  # disconnect now, not after the broker has gone
 
     def _produce(self, value: bytes, partition: int) -> None:
+        assert self.producer is not None
         while True:
             try:
                 self.producer.produce(TOPIC, value, partition=partition)
