@@ -85,7 +85,9 @@ class SteadyProducer(threading.Thread):
 
     def __init__(self, bootstrap: str, rate: int) -> None:
         super().__init__(name="demo-producer", daemon=True)
-        self.producer: Producer | None = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "log_level": 3})
+        self.producer: Producer | None = Producer(
+            {"bootstrap.servers": bootstrap, "linger.ms": 5, "log_level": 3}
+        )
         self.rate = rate
         self.sent = 0
         self.stopped = threading.Event()

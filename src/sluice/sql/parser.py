@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -381,7 +380,7 @@ class _Parser:
             raise self.error("unbalanced parentheses in the expression")
         return self.sql[first.start : last.end]
 
-    def lifecycle_name(self, verb: str, *, if_word: str) -> dict[str, Any]:
+    def lifecycle_name(self, *, if_word: str) -> dict[str, Any]:
         """``PIPELINE [IF <if_word>] name`` or ``ALL PIPELINES`` for START/STOP."""
         if self.accept("ALL", "PIPELINES"):
             return {"name": None}
@@ -390,7 +389,7 @@ class _Parser:
         return {"name": self.ident("a pipeline name"), "flag": flag}
 
     def start(self) -> ast.StartPipeline:
-        head = self.lifecycle_name("START", if_word="NOT RUNNING")
+        head = self.lifecycle_name(if_word="NOT RUNNING")
         if head["name"] is None:
             return ast.StartPipeline(None)
         foreground = self.accept("FOREGROUND")
@@ -401,7 +400,7 @@ class _Parser:
         return ast.StartPipeline(head["name"], head["flag"], foreground, limit)
 
     def stop(self) -> ast.StopPipeline:
-        head = self.lifecycle_name("STOP", if_word="RUNNING")
+        head = self.lifecycle_name(if_word="RUNNING")
         return ast.StopPipeline(head["name"], head.get("flag", False))
 
     def drop(self) -> ast.DropPipeline:
@@ -465,8 +464,3 @@ STATEMENT_PARSERS: dict[str, Callable[[_Parser], ast.Statement]] = {
     "TEST": _Parser.test,
     "ALTER": _Parser.alter,
 }
-
-
-def replace(stmt: ast.CreatePipeline, **changes: Any) -> ast.CreatePipeline:
-    """A copy of ``stmt`` with fields changed (used by ALTER PIPELINE)."""
-    return dataclasses.replace(stmt, **changes)
