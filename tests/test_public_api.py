@@ -29,3 +29,11 @@ def test_embedded_api_passes_plain_sql_to_duckdb() -> None:
         assert db.execute("UPDATE t SET b = 'z' WHERE a = 2").rowcount == 1
         db.execute("BEGIN; DELETE FROM t; ROLLBACK")
         assert db.execute("SELECT count(*) FROM t").fetchall() == [(2,)]
+
+
+def test_a_result_stays_whole_when_another_statement_runs_first() -> None:
+    with sluice.connect() as db:
+        first = db.execute("SELECT * FROM range(5000)")
+        assert first.fetchone() == (0,)
+        assert db.execute("SELECT 42").fetchall() == [(42,)]
+        assert first.fetchall() == [(i,) for i in range(1, 5000)]

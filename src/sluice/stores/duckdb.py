@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -134,30 +135,40 @@ class DuckDBStore(Store):
     def __init__(self, path: str = ":memory:", *, _con: duckdb.DuckDBPyConnection | None = None):
         self.path = path
         self._con = _con if _con is not None else _connect(path)
+        self._open: _RowStream | None = None
         if _con is None:
-            self._con.execute(_CATALOG)
+            self._conn().execute(_CATALOG)
             for name, body in _VIEWS.items():
-                self._con.execute(f'CREATE OR REPLACE VIEW sluice."{name}" AS {body}')
+                self._conn().execute(f'CREATE OR REPLACE VIEW sluice."{name}" AS {body}')
+
+    def _conn(self) -> duckdb.DuckDBPyConnection:
+        """The connection, once any query result still streaming from it is read to the end
+        (into memory), so that running a statement never cuts an earlier result short."""
+        if self._open is not None:
+            self._open.drain()
+            self._open = None
+        return self._con
 
     def fork(self) -> DuckDBStore:
-        return DuckDBStore(self.path, _con=self._con.cursor())
+        return DuckDBStore(self.path, _con=self._conn().cursor())
 
     def close(self) -> None:
+        self._open = None
         self._con.close()
 
     def _run(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
-        return self._con.execute(sql, params).fetchall()
+        return self._conn().execute(sql, params).fetchall()
 
     # -- user SQL -----------------------------------------------------------------------------
 
     def execute(self, sql: str) -> Result:
         sql = route_views(sql, "sluice")
         try:
-            statements = self._con.extract_statements(sql)
+            statements = self._conn().extract_statements(sql)
             is_query = bool(statements) and statements[-1].expected_result_type == [
                 duckdb.ExpectedResultType.QUERY_RESULT
             ]
-            cur = self._con.execute(sql)
+            cur = self._conn().execute(sql)
         except duckdb.Error as exc:
             raise StoreError(str(exc)) from exc
         if not is_query:
@@ -165,9 +176,10 @@ class DuckDBStore(Store):
             cur.fetchall()
             return Result(rowcount=rowcount)
         description = cur.description or []
+        self._open = _RowStream(cur)
         return Result(
             [d[0] for d in description],
-            _stream(cur),
+            self._open,
             types=[str(d[1]) for d in description],
         )
 
@@ -269,7 +281,7 @@ class DuckDBStore(Store):
         started: datetime,
         nbytes: int,
     ) -> BatchOutcome:
-        con = self._con
+        con = self._conn()
         batch_id = int(self._run("SELECT nextval('sluice.batch_ids')")[0][0])
         con.register(BATCH_RELATION, rows)
         con.execute("BEGIN")
@@ -333,7 +345,7 @@ class DuckDBStore(Store):
             "INSERT INTO sluice.batches VALUES (?, ?, 'Succeeded', ?, ?, ?, ?, ?, ?)",
             [pipeline, batch_id, started, seconds, rows, loaded, nbytes, len(progress)],
         )
-        self._con.executemany(
+        self._conn().executemany(
             "INSERT INTO sluice.batch_partitions VALUES (?, ?, ?, ?, ?, ?, 'Succeeded')",
             [[pipeline, batch_id, p.partition, p.start, p.end, p.rows] for p in progress],
         )
@@ -347,14 +359,14 @@ class DuckDBStore(Store):
     def preview(self, plan: LoadPlan, rows: pa.Table, limit: int | None) -> Result:
         cols = ", ".join(quote(c) for c in plan.columns)
         limit_sql = f" LIMIT {int(limit)}" if limit is not None else ""
-        self._con.register(BATCH_RELATION, rows)
+        self._conn().register(BATCH_RELATION, rows)
         try:
-            cur = self._con.execute(f"SELECT {cols} FROM ({plan.select}) AS r{limit_sql}")
+            cur = self._conn().execute(f"SELECT {cols} FROM ({plan.select}) AS r{limit_sql}")
             return Result(list(plan.columns), cur.fetchall())
         except duckdb.Error as exc:
             raise StoreError(str(exc)) from exc
         finally:
-            self._con.unregister(BATCH_RELATION)
+            self._conn().unregister(BATCH_RELATION)
 
     def record_error(
         self,
@@ -375,9 +387,30 @@ class DuckDBStore(Store):
         )
 
 
-def _stream(cur: duckdb.DuckDBPyConnection) -> Any:
-    while rows := cur.fetchmany(2048):
-        yield from rows
+class _RowStream:
+    """A query's rows, fetched from DuckDB in chunks as they are read."""
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection) -> None:
+        self._cur = cur
+        self._rows: deque[tuple[Any, ...]] = deque()
+        self._done = False
+
+    def __iter__(self) -> _RowStream:
+        return self
+
+    def __next__(self) -> tuple[Any, ...]:
+        if not self._rows:
+            chunk = [] if self._done else self._cur.fetchmany(2048)
+            if not chunk:
+                self._done = True
+                raise StopIteration
+            self._rows.extend(chunk)
+        return self._rows.popleft()
+
+    def drain(self) -> None:
+        if not self._done:
+            self._rows.extend(self._cur.fetchall())
+            self._done = True
 
 
 def _translate(exc: duckdb.Error, pipeline: str, batch_id: int) -> StoreError:
