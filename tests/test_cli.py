@@ -64,7 +64,7 @@ def test_a_locked_database_names_the_process_holding_it(tmp_path: Path) -> None:
         out = run("sql", "--db", db, "-e", "SELECT 1")
         assert out.returncode == 1
         assert f"in use by process {holder.pid}" in out.stderr
-        assert "sluice sql --host" in out.stderr
+        assert "run your statements in that process, or stop it first" in out.stderr
     finally:
         assert holder.stdin is not None and holder.stdout is not None
         holder.stdin.close()
