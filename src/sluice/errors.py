@@ -13,6 +13,7 @@
     ├── StoreError            the store refused the batch  (pipeline, batch_id)
     │   └── CursorConflictError      + TransientError: another writer moved the cursor
     └── BatchError            a batch failed; wraps the cause (pipeline, batch_id)
+        └── RejectedRecordError  a record the pipeline may not skip (+ where it is)
 
 ``TransientError`` and ``TerminalError`` are markers: the engine retries a transient error with
 backoff and stops the pipeline in state ``Error`` on a terminal one. A bad *record* is never an
@@ -99,3 +100,12 @@ class BatchError(SluiceError):
         super().__init__(message)
         self.pipeline = pipeline
         self.batch_id = batch_id
+
+
+class RejectedRecordError(BatchError, TerminalError):
+    """A record failed to parse or load and the pipeline does not skip such records.
+    ``rejected`` says where it is (partition, offset), why, and holds its raw bytes."""
+
+    def __init__(self, message: str, *, pipeline: str, rejected: object) -> None:
+        super().__init__(message, pipeline=pipeline)
+        self.rejected = rejected

@@ -231,8 +231,11 @@ def test_pipeline_errors_are_clear(
         db.execute(
             f"CREATE PIPELINE p AS LOAD DATA KAFKA {src} INTO TABLE t FORMAT JSON (nope <- x)"
         )
-    with pytest.raises(sluice.NotSupportedError, match=r"SKIP \.\.\. ERRORS is not supported yet"):
-        db.execute(f"CREATE PIPELINE p AS LOAD DATA KAFKA {src} SKIP ALL ERRORS INTO TABLE t")
+    with pytest.raises(sluice.NotSupportedError, match="WITH TRANSFORM is not supported yet"):
+        db.execute(
+            f"CREATE PIPELINE p AS LOAD DATA KAFKA {src} WITH TRANSFORM ('t.py', '', '') "
+            "INTO TABLE t"
+        )
     with pytest.raises(sluice.NotSupportedError, match="FORMAT AVRO is not supported yet"):
         db.execute(
             f"CREATE PIPELINE p AS LOAD DATA KAFKA {src} INTO TABLE t FORMAT AVRO (id <- id)"

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from sluice.engine.runner import PipelineRunner
+from sluice.engine.runner import PipelineRunner, record_failure
 from sluice.engine.runtime import (
     FOREGROUND_WAIT_SECONDS,
     PipelineRuntime,
@@ -140,23 +140,32 @@ class Engine:
     def _failed(self, name: str, exc: BaseException, store: Store) -> None:
         """Called on the runner's thread, with the runner's store."""
         store.set_state(name, ERROR, str(exc))
-        store.record_error(name, kind="Load", message=str(exc))
+        record_failure(store, name, exc)
         with self._lock:
             self._runners.pop(name, None)
         log.info("pipeline %s: Error", name)
 
     def _foreground(self, name: str, limit: int | None) -> Result:
         runtime = PipelineRuntime(self._definition(name), self.store)
-        rows: list[tuple[int, int, int, float]] = []
+        rows: list[tuple[int, int, int, int, float]] = []
         try:
             while limit is None or len(rows) < limit:
-                report = runtime.run_batch(self.store, FOREGROUND_WAIT_SECONDS, stop_at_end=True)
+                try:
+                    report = runtime.run_batch(
+                        self.store, FOREGROUND_WAIT_SECONDS, stop_at_end=True
+                    )
+                except SluiceError as exc:
+                    record_failure(self.store, name, exc)
+                    raise
                 if report is None:
                     break
-                rows.append((report.batch_id, report.rows, report.rows_loaded, report.seconds))
+                rows.append(
+                    (report.batch_id, report.rows, report.rows_loaded, report.rejected,
+                     report.seconds)
+                )  # fmt: skip
         finally:
             runtime.close()
-        columns = ["BATCH_ID", "ROWS_STREAMED", "ROWS_LOADED", "BATCH_TIME"]
+        columns = ["BATCH_ID", "ROWS_STREAMED", "ROWS_LOADED", "ERRORS", "BATCH_TIME"]
         return Result(columns, rows, rowcount=sum(r[2] for r in rows))
 
     def _stop(self, stmt: ast.StopPipeline) -> Result:

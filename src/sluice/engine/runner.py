@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable
 
 from sluice.engine.runtime import PipelineRuntime
-from sluice.errors import TransientError
+from sluice.errors import RejectedRecordError, SourceError, TransientError
 from sluice.sql import ast, parse
-from sluice.stores.base import Store
+from sluice.stores.base import Rejected, Store
 
 log = logging.getLogger("sluice.engine")
 
@@ -57,7 +57,9 @@ class PipelineRunner:
         store = self._store
         runtime: PipelineRuntime | None = None
         current = ""
-        backoff = 0.1
+        failures = 0  # consecutive failed attempts at the same batch
+        warned = False  # a transient condition is reported once, not on every retry
+        skip_all = False  # STOP_ON_ERROR OFF gave up on a batch: skip what fails it
         try:
             while not self._stop.is_set():
                 try:
@@ -70,22 +72,66 @@ class PipelineRunner:
                         assert isinstance(stmt, ast.CreatePipeline)
                         runtime, current = PipelineRuntime(stmt, store), text
                     t0 = time.monotonic()
-                    report = runtime.run_batch(store, runtime.batch_interval)
-                    backoff = 0.1
+                    report = runtime.run_batch(store, runtime.batch_interval, skip_all=skip_all)
+                    failures, warned, skip_all = 0, False, False
                     if report is None:
                         self._stop.wait(max(0.0, runtime.batch_interval - (time.monotonic() - t0)))
                     else:
                         self.batches += 1
                         self.rows += report.rows
                 except TransientError as exc:
-                    log.warning("pipeline %s: %s (retrying in %.1f s)", self.name, exc, backoff)
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                    failures += 1
+                    delay = backoff(failures)
+                    log.warning("pipeline %s: %s (retrying in %.1f s)", self.name, exc, delay)
+                    if not warned:
+                        warned = record_failure(store, self.name, exc, error_type="Warning")
+                    self._stop.wait(delay)
                 except Exception as exc:
-                    log.error("pipeline %s stopped: %s", self.name, exc)
-                    self._on_error(self.name, exc, store)
-                    return
+                    failures += 1
+                    retries = runtime.max_retries if runtime is not None else 0
+                    if failures <= retries:
+                        log.warning(
+                            "pipeline %s: batch failed, retry %d: %s", self.name, failures, exc
+                        )
+                        self._stop.wait(backoff(failures))
+                    elif runtime is not None and not runtime.stop_on_error:
+                        log.warning(
+                            "pipeline %s: skipping what fails the batch: %s", self.name, exc
+                        )
+                        skip_all, failures = True, 0
+                    else:
+                        log.error("pipeline %s stopped: %s", self.name, exc)
+                        self._on_error(self.name, exc, store)
+                        return
         finally:
             if runtime is not None:
                 runtime.close()
             store.close()
+
+
+def backoff(attempt: int) -> float:
+    """0.1 s, doubling with each attempt, capped."""
+    return float(min(0.1 * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS))
+
+
+def record_failure(
+    store: Store, name: str, exc: BaseException, *, error_type: str = "Error"
+) -> bool:
+    """Note ``exc`` in PIPELINES_ERRORS, with its record when it is about one."""
+    where = exc.rejected if isinstance(exc, RejectedRecordError) else None
+    if not isinstance(where, Rejected):
+        where = Rejected("Extract" if isinstance(exc, SourceError) else "Load", str(exc))
+    try:
+        store.record_error(
+            name,
+            kind=where.kind,
+            message=str(exc),
+            partition=where.partition,
+            offset=where.offset,
+            raw=where.raw,
+            error_type=error_type,
+        )
+        return True
+    except Exception as failure:  # the store itself may be what is failing
+        log.warning("pipeline %s: could not record the error: %s", name, failure)
+        return False

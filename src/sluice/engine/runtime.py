@@ -3,33 +3,30 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from itertools import accumulate, chain
 
 import pyarrow as pa
 
-from sluice.errors import BatchError, NotSupportedError
-from sluice.formats import Format, ParsedBatch, RecordError, build_format
+from sluice.engine.batch import Batch, SkipPolicy
+from sluice.engine.rejects import diagnose, without
+from sluice.errors import NotSupportedError, RejectedRecordError, StoreError, TransientError
+from sluice.formats import Format, build_format
 from sluice.result import Result
 from sluice.sources import PartitionBatch, Source, build_source
 from sluice.sql import ast
-from sluice.stores.base import PartitionProgress, Store
-from sluice.stores.loadsql import ORDER_COLUMN, LoadPlan, build_plan
+from sluice.stores.base import BatchOutcome, Rejected, Store
+from sluice.stores.loadsql import LoadPlan, build_plan
 
 # Defaults where a pipeline does not say. SingleStore waits 2500 ms between batches when
 # caught up; Sluice waits 100 ms so rows show up within a fraction of a second.
 DEFAULT_BATCH_INTERVAL_MS = 100
 DEFAULT_MAX_OFFSETS_PER_BATCH_PARTITION = 100_000
+DEFAULT_MAX_RETRIES_PER_BATCH_PARTITION = 4  # as SingleStore
 FOREGROUND_WAIT_SECONDS = 10.0  # how long a FOREGROUND / TEST batch waits to reach the end
 
-_NOT_YET = {
-    "transform": "WITH TRANSFORM",
-    "skip_errors": "SKIP ... ERRORS",
-    "stop_on_error": "STOP_ON_ERROR",
-    "max_retries_per_batch_partition": "MAX_RETRIES_PER_BATCH_PARTITION",
-}
+_NOT_YET = {"transform": "WITH TRANSFORM"}
 _NO_EFFECT = {
     "resource_pool": "RESOURCE POOL",
     "aggregator": "AGGREGATOR",
@@ -61,7 +58,7 @@ class BatchReport:
     rows_loaded: int
     partitions: int
     seconds: float
-    errors: list[RecordError] = field(default_factory=list)
+    rejected: int = 0  # records left out, now in PIPELINES_ERRORS
 
 
 class PipelineRuntime:
@@ -77,6 +74,7 @@ class PipelineRuntime:
             defn, table, self.format.targets, table_sql=store.table_sql(defn.table)
         )
         self.source: Source = build_source(defn.source, pipeline=defn.name)
+        self.policy = SkipPolicy.of(defn.skip_errors)
 
     @property
     def batch_interval(self) -> float:
@@ -88,6 +86,15 @@ class PipelineRuntime:
         n = self.defn.max_offsets_per_batch_partition
         return DEFAULT_MAX_OFFSETS_PER_BATCH_PARTITION if n is None else n
 
+    @property
+    def max_retries(self) -> int:
+        n = self.defn.max_retries_per_batch_partition
+        return DEFAULT_MAX_RETRIES_PER_BATCH_PARTITION if n is None else n
+
+    @property
+    def stop_on_error(self) -> bool:
+        return self.defn.stop_on_error is not False
+
     def close(self) -> None:
         self.source.close()
 
@@ -98,98 +105,84 @@ class PipelineRuntime:
         limit = self.defn.max_partitions_per_batch
         return parts[:limit] if limit else parts
 
-    def parse(self, parts: Sequence[PartitionBatch]) -> tuple[pa.Table, list[int], ParsedBatch]:
-        """All partitions' rows as one table (plus the load order column), rows per partition."""
-        if parts and parts[0].data is None:
-            parsed = self.format.parse_records(list(chain.from_iterable(p.records for p in parts)))
-            counts = _rows_per_partition(parts, parsed)
-        else:
-            pieces = [self.format.parse_file(p.data or b"") for p in parts]
-            parsed = ParsedBatch(
-                pa.concat_tables([b.table for b in pieces]) if pieces else pa.table({}),
-                errors=[e for b in pieces for e in b.errors],
-            )
-            counts = [b.table.num_rows for b in pieces]
-        table = parsed.table
-        if self.plan.needs_order:
-            order = pa.array(range(table.num_rows), pa.int64())
-            table = table.append_column(ORDER_COLUMN, order)
-        return table, counts, parsed
-
     def run_batch(
-        self, store: Store, wait: float, *, stop_at_end: bool = False
+        self, store: Store, wait: float, *, stop_at_end: bool = False, skip_all: bool = False
     ) -> BatchReport | None:
-        """Extract, parse and load one batch in one store transaction. None: nothing new."""
-        cursors = store.cursors(self.name)
-        parts = self.extract(cursors, wait, stop_at_end=stop_at_end)
+        """Extract, parse and load one batch in one store transaction. None: nothing new.
+
+        Records the pipeline may skip (SKIP … ERRORS, or ``skip_all`` once STOP_ON_ERROR OFF
+        has given up on a batch) go to PIPELINES_ERRORS in the same transaction; any other
+        bad record fails the batch with a ``RejectedRecordError`` that says where it is."""
+        parts = self.extract(store.cursors(self.name), wait, stop_at_end=stop_at_end)
         if not parts:
             return None
         started, t0 = datetime.now(), time.perf_counter()
-        table, counts, parsed = self.parse(parts)
-        if parsed.errors:
-            raise self._record_failure(parts, parsed.errors[0])
-        progress = [
-            PartitionProgress(p.partition, p.start, p.end, n, p.latest, p.size)
-            for p, n in zip(parts, counts, strict=True)
-        ]
-        nbytes = sum(p.nbytes for p in parts)
-        outcome = store.load_batch(
-            self.name,
-            self.source.kind,
-            self.plan,
-            table,
-            progress,
-            started=started,
-            nbytes=nbytes,
-        )
+        batch = Batch.parse(self.format, parts)
+        policy = SkipPolicy.of("ALL") if skip_all else self.policy
+        rejected = list(batch.parse_errors)
+        if rejected and not policy.parser:
+            raise self._failure(batch, rejected[0])
+        rows, state = batch.rows, "Succeeded"
+        try:
+            outcome = self._load(store, batch, rows, rejected, started, state)
+        except StoreError as exc:
+            if isinstance(exc, TransientError):
+                raise
+            found = diagnose(store, self.plan, rows)
+            if not found and not skip_all:
+                raise
+            for f in found:
+                if not policy.allows(f.kind, f.duplicate_key):
+                    raise self._failure(batch, batch.rejection(f.row, f.kind, f.reason)) from exc
+            rejected += [batch.rejection(f.row, f.kind, f.reason) for f in found]
+            rows = without(rows, {f.row for f in found})
+            if not found:  # not the fault of particular rows: skip the batch as a whole
+                rows, state = rows.slice(0, 0), "Skipped"
+                rejected.append(Rejected("Load", str(exc)))
+            outcome = self._load(store, batch, rows, rejected, started, state)
         return BatchReport(
             outcome.batch_id,
-            table.num_rows,
+            rows.num_rows,
             outcome.rows_loaded,
             len(parts),
             time.perf_counter() - t0,
+            len(rejected),
         )
 
-    def _record_failure(self, parts: Sequence[PartitionBatch], error: RecordError) -> BatchError:
-        where = _locate(parts, error.index)
-        return BatchError(
-            f"pipeline {self.name}: {where}{error.reason}. "
-            "No row of this batch was loaded; fix the record or the pipeline "
-            "(CREATE OR REPLACE PIPELINE keeps the cursors) and START it again.",
+    def _load(
+        self,
+        store: Store,
+        batch: Batch,
+        rows: pa.Table,
+        rejected: list[Rejected],
+        started: datetime,
+        state: str,
+    ) -> BatchOutcome:
+        return store.load_batch(
+            self.name,
+            self.source.kind,
+            self.plan,
+            rows,
+            batch.progress(),
+            started=started,
+            nbytes=batch.nbytes,
+            rejected=rejected,
+            state=state,
+        )
+
+    def _failure(self, batch: Batch, rejected: Rejected) -> RejectedRecordError:
+        return RejectedRecordError(
+            f"pipeline {self.name}: {batch.where(rejected)}{rejected.reason}. No row of this "
+            "batch was loaded; fix the record, or the pipeline (CREATE OR REPLACE PIPELINE keeps "
+            "the cursors), or skip such records with SKIP PARSER ERRORS / SKIP ALL ERRORS.",
             pipeline=self.name,
+            rejected=rejected,
         )
 
     def test(self, store: Store, limit: int | None) -> Result:
         """TEST PIPELINE: the rows the next batch would load; nothing is written."""
-        cursors = store.cursors(self.name)
-        parts = self.extract(cursors, FOREGROUND_WAIT_SECONDS, stop_at_end=True)
-        table, _, parsed = self.parse(parts)
-        if parsed.errors:
-            raise self._record_failure(parts, parsed.errors[0])
-        return store.preview(self.plan, table, limit)
-
-
-def _rows_per_partition(parts: Sequence[PartitionBatch], parsed: ParsedBatch) -> list[int]:
-    records = [p.count for p in parts]
-    if parsed.table.num_rows == sum(records) or parsed.record_index is None:
-        return records  # one row per record (or rows that do not map to records)
-    bounds = list(accumulate(records))
-    counts = [0] * len(parts)
-    k = 0
-    for i in parsed.record_index.to_pylist():  # rare path: some records failed to parse
-        while i >= bounds[k]:
-            k += 1
-        counts[k] += 1
-    return counts
-
-
-def _locate(parts: Sequence[PartitionBatch], index: int | None) -> str:
-    if index is None:
-        return ""
-    for p in parts:
-        if index < p.count:
-            offset = p.offsets[index] if p.offsets else None
-            at = f" offset {offset}" if offset is not None else ""
-            return f"record at partition {p.partition}{at}: "
-        index -= p.count
-    return ""
+        parts = self.extract(store.cursors(self.name), FOREGROUND_WAIT_SECONDS, stop_at_end=True)
+        batch = Batch.parse(self.format, parts)
+        if batch.parse_errors and not self.policy.parser:
+            raise self._failure(batch, batch.parse_errors[0])
+        return store.preview(self.plan, batch.rows, limit)

@@ -140,6 +140,21 @@ class AlterPipeline:
 
 
 @dataclass(frozen=True)
+class ReplayErrors:
+    """``REPLAY ERRORS FOR PIPELINE p [WHERE cond]``: load stored rejected records again."""
+
+    name: str
+    where: str | None = None  # over the columns of information_schema.PIPELINES_ERRORS
+
+
+@dataclass(frozen=True)
+class ClearErrors:
+    """``CLEAR PIPELINE ERRORS [p]``."""
+
+    name: str | None = None
+
+
+@dataclass(frozen=True)
 class Passthrough:
     """Any statement that is not a pipeline statement: it goes to the store unchanged."""
 
@@ -155,5 +170,7 @@ Statement = (
     | ShowCreatePipeline
     | TestPipeline
     | AlterPipeline
+    | ReplayErrors
+    | ClearErrors
     | Passthrough
 )

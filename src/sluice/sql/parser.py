@@ -454,6 +454,18 @@ class _Parser:
             raise self.error("expected what to change")
         return ast.AlterPipeline(**opts)
 
+    def replay(self) -> ast.ReplayErrors:
+        self.expect("ERRORS", "FOR", "PIPELINE")
+        name = self.ident("a pipeline name")
+        where = self.expression("a WHERE condition") if self.accept("WHERE") else None
+        return ast.ReplayErrors(name, where)
+
+    def clear(self) -> ast.ClearErrors:
+        self.expect("PIPELINE", "ERRORS")
+        if self.tok.kind in (Kind.WORD, Kind.QUOTED):
+            return ast.ClearErrors(self.ident("a pipeline name"))
+        return ast.ClearErrors()
+
 
 STATEMENT_PARSERS: dict[str, Callable[[_Parser], ast.Statement]] = {
     "CREATE": _Parser.create,
@@ -463,4 +475,6 @@ STATEMENT_PARSERS: dict[str, Callable[[_Parser], ast.Statement]] = {
     "SHOW": _Parser.show,
     "TEST": _Parser.test,
     "ALTER": _Parser.alter,
+    "REPLAY": _Parser.replay,
+    "CLEAR": _Parser.clear,
 }

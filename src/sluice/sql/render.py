@@ -219,5 +219,16 @@ def _(stmt: ast.AlterPipeline, *, hide_secrets: bool = False) -> str:
 
 
 @render.register
+def _(stmt: ast.ReplayErrors, *, hide_secrets: bool = False) -> str:
+    where = f" WHERE {stmt.where}" if stmt.where is not None else ""
+    return f"REPLAY ERRORS FOR PIPELINE {ident(stmt.name)}{where}"
+
+
+@render.register
+def _(stmt: ast.ClearErrors, *, hide_secrets: bool = False) -> str:
+    return "CLEAR PIPELINE ERRORS" + (f" {ident(stmt.name)}" if stmt.name else "")
+
+
+@render.register
 def _(stmt: ast.Passthrough, *, hide_secrets: bool = False) -> str:
     return stmt.sql

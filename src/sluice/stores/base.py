@@ -44,6 +44,18 @@ class PartitionProgress:
 
 
 @dataclass(frozen=True)
+class Rejected:
+    """A record left out of a batch, kept in ``PIPELINES_ERRORS`` with what is needed to replay
+    it: where it came from and its raw bytes."""
+
+    kind: str  # Parse | Load
+    reason: str
+    partition: str | None = None
+    offset: int | None = None
+    raw: bytes | None = None
+
+
+@dataclass(frozen=True)
 class BatchOutcome:
     batch_id: int
     rows_loaded: int
@@ -136,10 +148,48 @@ class Store(ABC):
         *,
         started: datetime,
         nbytes: int,
+        rejected: Sequence[Rejected] = (),
+        state: str = "Succeeded",
     ) -> BatchOutcome:
         """In ONE transaction: insert ``rows`` by ``plan``, move every cursor from its
-        ``start`` to its ``end`` with a compare-and-set, and record the batch. Raises
-        ``CursorConflictError`` (nothing written) if a cursor is not at its ``start``."""
+        ``start`` to its ``end`` with a compare-and-set, and record the batch with its
+        ``rejected`` records. Raises ``CursorConflictError`` (nothing written) if a cursor is
+        not at its ``start``."""
+
+    @abstractmethod
+    def trial_load(self, plan: LoadPlan, rows: pa.Table) -> str | None:
+        """Insert ``rows`` by ``plan`` and roll back: None if the table accepts them all,
+        else the store's reason for refusing them."""
+
+    @abstractmethod
+    def type_errors(self, plan: LoadPlan, rows: pa.Table) -> list[tuple[int, str]]:
+        """``(row id, reason naming the column)`` for each row holding a value that does not
+        convert to its column's type."""
+
+    @abstractmethod
+    def is_duplicate_key(self, reason: str) -> bool:
+        """Whether a reason from ``trial_load`` is a primary or unique key violation."""
+
+    @abstractmethod
+    def rejected_records(self, pipeline: str, where: str | None) -> list[tuple[int, Rejected]]:
+        """The stored records of ``PIPELINES_ERRORS`` that can be replayed, with their error
+        ids; ``where`` filters on the view's columns."""
+
+    @abstractmethod
+    def replay(
+        self,
+        pipeline: str,
+        plan: LoadPlan,
+        rows: pa.Table,
+        replayed: Sequence[int],
+        still_failing: Sequence[tuple[int, str]],
+    ) -> int:
+        """In ONE transaction: insert ``rows``, delete the ``replayed`` error ids, and store
+        the new reason of each error ``still_failing``. Returns rows written."""
+
+    @abstractmethod
+    def clear_errors(self, pipeline: str | None) -> int:
+        """Delete the errors of one pipeline, or of all; how many were deleted."""
 
     @abstractmethod
     def preview(self, plan: LoadPlan, rows: pa.Table, limit: int | None) -> Result:

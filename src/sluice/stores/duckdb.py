@@ -25,6 +25,7 @@ from sluice.stores.base import (
     BatchOutcome,
     PartitionProgress,
     PipelineRecord,
+    Rejected,
     Store,
     route_views,
 )
@@ -54,7 +55,8 @@ CREATE SEQUENCE IF NOT EXISTS sluice.error_ids;
 CREATE TABLE IF NOT EXISTS sluice.errors (
     error_id BIGINT NOT NULL, pipeline VARCHAR NOT NULL, batch_id BIGINT,
     error_type VARCHAR NOT NULL, error_kind VARCHAR NOT NULL, message VARCHAR NOT NULL,
-    partition VARCHAR, "offset" BIGINT, raw BLOB, std_error VARCHAR, time TIMESTAMP NOT NULL);
+    partition VARCHAR, "offset" BIGINT, raw BLOB, line VARCHAR, std_error VARCHAR,
+    time TIMESTAMP NOT NULL);
 """
 
 _VIEWS = {
@@ -92,7 +94,7 @@ _VIEWS = {
                error_id AS ERROR_ID, batch_id AS BATCH_ID, error_type AS ERROR_TYPE,
                error_kind AS ERROR_KIND, message AS ERROR_MESSAGE,
                partition AS BATCH_SOURCE_PARTITION_ID, "offset" AS "OFFSET",
-               CAST(raw AS VARCHAR) AS LOAD_DATA_LINE, std_error AS STD_ERROR,
+               line AS LOAD_DATA_LINE, std_error AS STD_ERROR,
                time AS ERROR_TIME
         FROM sluice.errors""",
     "PIPELINES_FILES": """
@@ -103,6 +105,13 @@ _VIEWS = {
         FROM sluice.cursors WHERE source_type <> 'KAFKA'""",
 }
 
+# Errors a particular row causes (as opposed to a missing table, a bad SET expression, ...).
+_ROW_LEVEL = (
+    duckdb.ConstraintException,
+    duckdb.ConversionException,
+    duckdb.InvalidInputException,
+    duckdb.OutOfRangeException,
+)
 _LOCK = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
 
 
@@ -281,15 +290,20 @@ class DuckDBStore(Store):
         *,
         started: datetime,
         nbytes: int,
+        rejected: Sequence[Rejected] = (),
+        state: str = "Succeeded",
     ) -> BatchOutcome:
         con = self._conn()
         batch_id = int(self._run("SELECT nextval('sluice.batch_ids')")[0][0])
         con.register(BATCH_RELATION, rows)
         con.execute("BEGIN")
         try:
-            loaded = plan.run(self._run)
+            loaded = plan.run(self._run) if rows.num_rows else 0
             self._advance_cursors(pipeline, source_type, progress, batch_id)
-            self._record_batch(pipeline, batch_id, progress, rows.num_rows, loaded, started, nbytes)
+            self._record_batch(
+                pipeline, batch_id, progress, rows.num_rows, loaded, started, nbytes, state
+            )
+            self._record_rejected(pipeline, batch_id, rejected)
             con.execute("COMMIT")
         except BaseException as exc:
             con.execute("ROLLBACK")
@@ -340,15 +354,16 @@ class DuckDBStore(Store):
         loaded: int,
         started: datetime,
         nbytes: int,
+        state: str,
     ) -> None:
         seconds = (datetime.now() - started).total_seconds()
         self._run(
-            "INSERT INTO sluice.batches VALUES (?, ?, 'Succeeded', ?, ?, ?, ?, ?, ?)",
-            [pipeline, batch_id, started, seconds, rows, loaded, nbytes, len(progress)],
+            "INSERT INTO sluice.batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [pipeline, batch_id, state, started, seconds, rows, loaded, nbytes, len(progress)],
         )
         self._conn().executemany(
-            "INSERT INTO sluice.batch_partitions VALUES (?, ?, ?, ?, ?, ?, 'Succeeded')",
-            [[pipeline, batch_id, p.partition, p.start, p.end, p.rows] for p in progress],
+            "INSERT INTO sluice.batch_partitions VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [[pipeline, batch_id, p.partition, p.start, p.end, p.rows, state] for p in progress],
         )
         if batch_id % 1000 == 0:
             for table in ("batches", "batch_partitions"):
@@ -356,6 +371,98 @@ class DuckDBStore(Store):
                     f"DELETE FROM sluice.{table} WHERE pipeline = ? AND batch_id < ?",
                     [pipeline, batch_id - BATCHES_KEPT],
                 )
+
+    def _record_rejected(
+        self, pipeline: str, batch_id: int | None, rejected: Sequence[Rejected]
+    ) -> None:
+        if rejected:
+            self._conn().executemany(
+                "INSERT INTO sluice.errors VALUES (nextval('sluice.error_ids'), ?, ?, 'Error', "
+                "?, ?, ?, ?, ?, ?, NULL, now())",
+                [
+                    [pipeline, batch_id, r.kind, r.reason, r.partition, r.offset, r.raw,
+                     _printable(r.raw)]
+                    for r in rejected
+                ],
+            )  # fmt: skip
+
+    def trial_load(self, plan: LoadPlan, rows: pa.Table) -> str | None:
+        con = self._conn()
+        con.register(BATCH_RELATION, rows)
+        con.execute("BEGIN")
+        try:
+            plan.run(self._run)
+            return None
+        except _ROW_LEVEL as exc:
+            return str(exc).split("\n")[0]
+        except duckdb.Error as exc:
+            raise _translate(exc, "", None) from exc
+        finally:
+            con.execute("ROLLBACK")
+            con.unregister(BATCH_RELATION)
+
+    def type_errors(self, plan: LoadPlan, rows: pa.Table) -> list[tuple[int, str]]:
+        con = self._conn()
+        con.register(BATCH_RELATION, rows)
+        try:
+            found = self._run(plan.type_check(lambda expr, t: f"TRY_CAST({expr} AS {t})"))
+        finally:
+            con.unregister(BATCH_RELATION)
+        return [(int(row), str(reason)) for row, reason in found]
+
+    def is_duplicate_key(self, reason: str) -> bool:
+        return "Duplicate key" in reason or "unique constraint" in reason
+
+    def rejected_records(self, pipeline: str, where: str | None) -> list[tuple[int, Rejected]]:
+        condition = route_views(where, "sluice") if where else "true"
+        try:
+            rows = self._run(
+                'SELECT error_id, error_kind, message, partition, "offset", raw '
+                "FROM sluice.errors WHERE pipeline = ? AND raw IS NOT NULL AND error_id IN "
+                f'(SELECT ERROR_ID FROM sluice."PIPELINES_ERRORS" WHERE {condition}) '
+                "ORDER BY error_id",
+                [pipeline],
+            )
+        except duckdb.Error as exc:
+            raise StoreError(f"bad REPLAY ERRORS condition: {exc}") from exc
+        return [(int(i), Rejected(k, m, p, o, bytes(r))) for i, k, m, p, o, r in rows]
+
+    def replay(
+        self,
+        pipeline: str,
+        plan: LoadPlan,
+        rows: pa.Table,
+        replayed: Sequence[int],
+        still_failing: Sequence[tuple[int, str]],
+    ) -> int:
+        con = self._conn()
+        con.register(BATCH_RELATION, rows)
+        con.execute("BEGIN")
+        try:
+            loaded = plan.run(self._run) if rows.num_rows else 0
+            if replayed:
+                con.executemany(
+                    "DELETE FROM sluice.errors WHERE error_id = ?", [[i] for i in replayed]
+                )
+            if still_failing:
+                con.executemany(
+                    "UPDATE sluice.errors SET message = ?, time = now() WHERE error_id = ?",
+                    [[reason, i] for i, reason in still_failing],
+                )
+            con.execute("COMMIT")
+        except BaseException as exc:
+            con.execute("ROLLBACK")
+            if isinstance(exc, duckdb.Error):
+                raise _translate(exc, pipeline, None) from exc
+            raise
+        finally:
+            con.unregister(BATCH_RELATION)
+        return loaded
+
+    def clear_errors(self, pipeline: str | None) -> int:
+        if pipeline is None:
+            return _count_of(self._run("DELETE FROM sluice.errors"))
+        return _count_of(self._run("DELETE FROM sluice.errors WHERE pipeline = ?", [pipeline]))
 
     def preview(self, plan: LoadPlan, rows: pa.Table, limit: int | None) -> Result:
         cols = ", ".join(quote(c) for c in plan.columns)
@@ -383,8 +490,18 @@ class DuckDBStore(Store):
     ) -> None:
         self._run(
             "INSERT INTO sluice.errors VALUES (nextval('sluice.error_ids'), ?, ?, ?, ?, ?, ?, ?, "
-            "?, NULL, now())",
-            [pipeline, batch_id, error_type, kind, message, partition, offset, raw],
+            "?, ?, NULL, now())",
+            [
+                pipeline,
+                batch_id,
+                error_type,
+                kind,
+                message,
+                partition,
+                offset,
+                raw,
+                _printable(raw),
+            ],
         )
 
 
@@ -414,8 +531,17 @@ class _RowStream:
             self._done = True
 
 
-def _translate(exc: duckdb.Error, pipeline: str, batch_id: int) -> StoreError:
-    message = f"pipeline {pipeline}: the store refused batch {batch_id}: {exc}"
+def _printable(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.decode("utf-8", errors="replace")
+
+
+def _count_of(rows: list[tuple[Any, ...]]) -> int:
+    return int(rows[0][0]) if rows else 0
+
+
+def _translate(exc: duckdb.Error, pipeline: str, batch_id: int | None) -> StoreError:
+    what = f"batch {batch_id}" if batch_id is not None else "the rows"
+    message = f"pipeline {pipeline}: the store refused {what}: {exc}"
     if isinstance(exc, duckdb.TransactionException):
         return _TransientStoreError(message, pipeline=pipeline, batch_id=batch_id)
     return StoreError(message, pipeline=pipeline, batch_id=batch_id)

@@ -21,7 +21,7 @@ from sluice.sql import ast
 from sluice.sql.expr import quote, rewrite
 
 BATCH_RELATION = "__sluice_batch"
-ORDER_COLUMN = "__ord"
+ROW_COLUMN = "__row"  # a batch row's id: its record's position, so also the load order
 _STAGE = "__sluice_rows"
 _TEXT_TYPES = ("VARCHAR", "TEXT", "CHAR", "STRING", "JSON", "BPCHAR", "CHARACTER")
 
@@ -48,14 +48,32 @@ Execute = Callable[[str], list[tuple[object, ...]]]
 class LoadPlan:
     table: str
     columns: tuple[str, ...]  # loaded columns, table order
-    select: str  # rows to load: the columns above plus ORDER_COLUMN
+    select: str  # rows to load: the columns above plus ROW_COLUMN
     mode: str | None  # None | REPLACE | IGNORE | UPDATE
     key: tuple[str, ...]
     conflict: str  # the ON CONFLICT clause, or ""
+    typed: tuple[tuple[str, str], ...] = ()  # (target, SQL type) of targets cast from text
 
-    @property
-    def needs_order(self) -> bool:
-        return bool(self.conflict)
+    def type_check(self, try_cast: Callable[[str, str], str]) -> str:
+        """Rows holding a value that does not convert: ``(ROW_COLUMN, reason)``.
+        ``try_cast(expr, type)`` is the store's conversion that gives NULL instead of failing."""
+        checks = []
+        for target, sql_type in self.typed:
+            value = f"b.{quote(target)}"
+            fails = f"{value} <> '' AND {try_cast(value, sql_type)} IS NULL"
+            shown = (
+                f"CASE WHEN length({value}) > 60 THEN left({value}, 57) || '...' ELSE {value} END"
+            )
+            prefix = _sql_string(f"column {target}: '")
+            suffix = _sql_string(f"' is not a valid {sql_type}")
+            checks.append(f"CASE WHEN {fails} THEN {prefix} || {shown} || {suffix} END")
+        if not checks:
+            return f"SELECT {ROW_COLUMN}, '' AS reason FROM {BATCH_RELATION} WHERE false"
+        reason = f"concat_ws('; ', {', '.join(checks)})"
+        return (
+            f"SELECT {ROW_COLUMN}, reason FROM (SELECT b.{ROW_COLUMN}, {reason} AS reason "
+            f"FROM {BATCH_RELATION} AS b) AS c WHERE reason <> ''"
+        )
 
     def run(self, execute: Execute) -> int:
         """Run the plan inside the caller's transaction; ``execute`` runs one statement and
@@ -69,7 +87,7 @@ class LoadPlan:
             direction = "DESC" if self.mode == "REPLACE" else "ASC"
             ranked = (
                 f"SELECT *, row_number() OVER (PARTITION BY {key} "
-                f"ORDER BY {ORDER_COLUMN} {direction}) AS __rank FROM ({self.select}) AS r"
+                f"ORDER BY {ROW_COLUMN} {direction}) AS __rank FROM ({self.select}) AS r"
             )
             return _count(
                 execute(
@@ -78,7 +96,7 @@ class LoadPlan:
             )
         execute(
             f"CREATE TEMP TABLE {_STAGE} AS SELECT *, row_number() OVER (PARTITION BY {key} "
-            f"ORDER BY {ORDER_COLUMN}) AS __round FROM ({self.select}) AS r"
+            f"ORDER BY {ROW_COLUMN}) AS __round FROM ({self.select}) AS r"
         )
         try:
             rounds = _count(execute(f"SELECT coalesce(max(__round), 0) FROM {_STAGE}"))
@@ -92,6 +110,10 @@ class LoadPlan:
             )
         finally:
             execute(f"DROP TABLE {_STAGE}")
+
+
+def _sql_string(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
 
 
 def _count(rows: list[tuple[object, ...]]) -> int:
@@ -114,8 +136,10 @@ def build_plan(
         src = f"b.{quote(t)}"
         level1.append(f"{src} AS {quote(t)}" if t.startswith("@") else _cast(src, table, t))
     mode, conflict = _conflict(defn, table, _loaded_columns(defn, table, targets))
-    order = [ORDER_COLUMN] if conflict else []
+    order = [ROW_COLUMN] if conflict else []
     level1 += [f"b.{c}" for c in order]
+    types = {t: table.column_type(t) or "VARCHAR" for t in targets if not t.startswith("@")}
+    typed = tuple((t, ty) for t, ty in types.items() if not ty.upper().startswith(_TEXT_TYPES))
     # Level 2: SET expressions see the typed columns and the variables.
     set_cols = {table.canonical(a.column).lower(): a for a in defn.set}
     level2 = [quote(t) for t in targets if t.lower() not in set_cols]
@@ -128,7 +152,7 @@ def build_plan(
         f"SELECT {', '.join(level2)} FROM ("
         f"SELECT {', '.join(level1)} FROM {BATCH_RELATION} AS b) AS l1) AS l2{where}"
     )
-    return LoadPlan(table_sql, columns, select, mode, table.key, conflict)
+    return LoadPlan(table_sql, columns, select, mode, table.key, conflict, typed)
 
 
 def _loaded_columns(

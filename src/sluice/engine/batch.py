@@ -1,0 +1,143 @@
+"""One batch between extract and load: its rows, and where each row came from."""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import accumulate, chain
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sluice.formats import Format, ParsedBatch, RecordError
+from sluice.sources import PartitionBatch
+from sluice.stores.base import PartitionProgress, Rejected
+from sluice.stores.loadsql import ROW_COLUMN
+
+
+@dataclass(frozen=True)
+class SkipPolicy:
+    """What a pipeline may leave out of a batch instead of failing it (SKIP … ERRORS)."""
+
+    parser: bool = False
+    constraint: bool = False
+    duplicate_key: bool = False
+
+    @classmethod
+    def of(cls, clause: str | None) -> SkipPolicy:
+        return {
+            None: cls(),
+            "PARSER": cls(parser=True),
+            "CONSTRAINT": cls(constraint=True, duplicate_key=True),
+            "DUPLICATE KEY": cls(duplicate_key=True),
+            "ALL": cls(parser=True, constraint=True, duplicate_key=True),
+        }[clause]
+
+    def allows(self, kind: str, duplicate_key: bool = False) -> bool:
+        if kind == "Parse":
+            return self.parser
+        return self.constraint or (duplicate_key and self.duplicate_key)
+
+
+@dataclass
+class Batch:
+    """Parsed rows of the partitions of one batch. Every row carries ROW_COLUMN: for Kafka the
+    position of its record among the batch's records, for files its row number."""
+
+    parts: Sequence[PartitionBatch]
+    rows: pa.Table
+    counts: list[int]  # rows per partition
+    parse_errors: list[Rejected] = field(default_factory=list)
+    _bounds: list[int] = field(default_factory=list)  # cumulative records (Kafka) or rows (FS)
+    _records: bool = True
+
+    @classmethod
+    def parse(cls, fmt: Format, parts: Sequence[PartitionBatch]) -> Batch:
+        if parts and parts[0].data is None:
+            return cls._parse_records(fmt, parts)
+        return cls._parse_files(fmt, parts)
+
+    @classmethod
+    def _parse_records(cls, fmt: Format, parts: Sequence[PartitionBatch]) -> Batch:
+        sizes = [p.count for p in parts]
+        bounds = list(accumulate(sizes))
+        parsed = fmt.parse_records(list(chain.from_iterable(p.records for p in parts)))
+        mapped = parsed.record_index is not None
+        ids = parsed.record_index if mapped else _range(parsed.table.num_rows)
+        batch = cls(parts, parsed.table.append_column(ROW_COLUMN, ids), [], [], bounds, mapped)
+        batch.counts = batch._rows_per_partition(parsed) if mapped else sizes
+        batch.parse_errors = [batch._locate_record_error(e) for e in parsed.errors]
+        return batch
+
+    @classmethod
+    def _parse_files(cls, fmt: Format, parts: Sequence[PartitionBatch]) -> Batch:
+        pieces = [fmt.parse_file(p.data or b"") for p in parts]
+        counts = [b.table.num_rows for b in pieces]
+        table = (
+            pa.concat_tables([b.table for b in pieces]) if pieces else pa.table({})
+        ).append_column(ROW_COLUMN, _range(sum(counts)))
+        errors = [
+            Rejected("Parse", e.reason, p.partition, e.index, e.raw)
+            for p, b in zip(parts, pieces, strict=True)
+            for e in b.errors
+        ]
+        return cls(parts, table, counts, errors, list(accumulate(counts)), False)
+
+    def _rows_per_partition(self, parsed: ParsedBatch) -> list[int]:
+        records = [p.count for p in self.parts]
+        if parsed.table.num_rows == sum(records) or parsed.record_index is None:
+            return records
+        counts = [0] * len(self.parts)
+        for i in parsed.record_index.to_pylist():  # rare path: some records failed to parse
+            counts[bisect_right(self._bounds, i)] += 1
+        return counts
+
+    def _locate_record_error(self, e: RecordError) -> Rejected:
+        if e.index is None:
+            return Rejected("Parse", e.reason, raw=e.raw)
+        partition, offset, raw = self.locate(e.index)
+        return Rejected("Parse", e.reason, partition, offset, e.raw or raw)
+
+    def locate(self, row: int) -> tuple[str | None, int | None, bytes | None]:
+        """(partition, offset, raw record) of a row id; for files the offset is the row's
+        number within its file."""
+        k = bisect_right(self._bounds, row)
+        if k >= len(self.parts):
+            return None, None, None
+        part = self.parts[k]
+        i = row - (self._bounds[k - 1] if k else 0)
+        if not self._records:
+            return part.partition, i, None
+        offset = part.offsets[i] if part.offsets else None
+        return part.partition, offset, part.records[i]
+
+    def rejection(self, row: int, kind: str, reason: str) -> Rejected:
+        partition, offset, raw = self.locate(row)
+        if raw is None:  # a row of a file: no raw record to replay, so show its values
+            match = self.rows.filter(pc.equal(self.rows.column(ROW_COLUMN), row))
+            values = match.drop_columns([ROW_COLUMN]).to_pylist()
+            if values:
+                reason += f" (row: {json.dumps(values[0])})"
+        return Rejected(kind, reason, partition, offset, raw)
+
+    def progress(self) -> list[PartitionProgress]:
+        return [
+            PartitionProgress(p.partition, p.start, p.end, n, p.latest, p.size)
+            for p, n in zip(self.parts, self.counts, strict=True)
+        ]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(p.nbytes for p in self.parts)
+
+    def where(self, rejected: Rejected) -> str:
+        at = f"partition {rejected.partition}" if rejected.partition is not None else ""
+        if rejected.offset is not None:
+            at += f" offset {rejected.offset}" if self._records else f" row {rejected.offset}"
+        return f"record at {at}: " if at else ""
+
+
+def _range(n: int) -> pa.Array:
+    return pa.array(range(n), pa.int64())
