@@ -138,7 +138,14 @@ def produce(
     keys: Sequence[bytes] | None = None,
 ) -> int:
     """Send ``values`` (round-robin over ``partitions`` when given) and wait for delivery."""
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "log_level": 3})
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 5,
+            "log_level": 3,
+            "message.max.bytes": 8 * 1024 * 1024,
+        }
+    )
     failures: list[str] = []
 
     def delivered(err: object, _msg: object) -> None:

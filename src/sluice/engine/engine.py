@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from sluice.engine.rejects import diagnose, without
 from sluice.engine.runner import PipelineRunner, record_failure
 from sluice.engine.runtime import (
     FOREGROUND_WAIT_SECONDS,
@@ -20,6 +21,7 @@ from sluice.result import Result
 from sluice.sources import build_source
 from sluice.sql import ast, parse, render
 from sluice.stores.base import PipelineRecord, Store
+from sluice.stores.loadsql import ROW_COLUMN
 
 log = logging.getLogger("sluice.engine")
 
@@ -43,6 +45,8 @@ class Engine:
             ast.ShowCreatePipeline: self._show_create,
             ast.TestPipeline: self._test,
             ast.AlterPipeline: self._alter,
+            ast.ReplayErrors: self._replay,
+            ast.ClearErrors: self._clear_errors,
         }
 
     def execute(self, stmt: ast.Statement) -> Result:
@@ -219,6 +223,35 @@ class Engine:
             return runtime.test(self.store, stmt.limit)
         finally:
             runtime.close()
+
+    def _replay(self, stmt: ast.ReplayErrors) -> Result:
+        """Parse the stored raw records again through the current definition and load the
+        ones that now succeed; they leave PIPELINES_ERRORS in the same transaction."""
+        name = self._record(stmt.name).name
+        runtime = PipelineRuntime(self._definition(name), self.store)
+        try:
+            stored = self.store.rejected_records(name, stmt.where)
+            ids = [error_id for error_id, _ in stored]
+            parsed = runtime.format.parse_records([r.raw or b"" for _, r in stored])
+            index = parsed.record_index
+            if index is None:  # rows do not map to records one to one: replay none of them
+                rows, failing = parsed.table.slice(0, 0), {i: "not replayable" for i in ids}
+            else:
+                rows = parsed.table.append_column(ROW_COLUMN, index)
+                failing = {ids[e.index]: e.reason for e in parsed.errors if e.index is not None}
+                found = diagnose(self.store, runtime.plan, rows) if rows.num_rows else []
+                failing.update({ids[f.row]: f.reason for f in found})
+                rows = without(rows, {f.row for f in found})
+            replayed = [i for i in ids if i not in failing]
+            loaded = self.store.replay(name, runtime.plan, rows, replayed, sorted(failing.items()))
+        finally:
+            runtime.close()
+        columns = ["ROWS_LOADED", "ERRORS_REPLAYED", "ERRORS_REMAINING"]
+        return Result(columns, [(loaded, len(replayed), len(failing))], rowcount=loaded)
+
+    def _clear_errors(self, stmt: ast.ClearErrors) -> Result:
+        name = self._record(stmt.name).name if stmt.name is not None else None
+        return Result(rowcount=self.store.clear_errors(name))
 
     def _alter(self, stmt: ast.AlterPipeline) -> Result:
         defn = self._definition(stmt.name)

@@ -9,6 +9,7 @@ as ``\\t`` are not translated and ``\\N`` is not NULL: use ``NULL DEFINED BY``.
 from __future__ import annotations
 
 import io
+from collections import Counter
 from collections.abc import Sequence
 
 import pyarrow as pa
@@ -37,13 +38,32 @@ class CsvFormat(Format):
     def parse_records(self, records: Sequence[bytes]) -> ParsedBatch:
         if not records:
             return ParsedBatch(empty_table(self.targets))
-        batch = self._parse(b"\n".join(records), skip_rows=0)
-        if batch.table.num_rows + len(batch.errors) == len(records):
-            batch.record_index = self._record_index(len(records), batch.errors)
-        return batch
+        try:
+            batch = self._parse(b"\n".join(records), skip_rows=0)
+        except _InvalidUtf8:
+            return self._without_invalid_utf8(records)
+        if not batch.errors:
+            if batch.table.num_rows == len(records):
+                batch.record_index = pa.array(range(len(records)), pa.int64())
+            return batch
+        return _locate_errors(records, batch)
 
-    def parse_file(self, data: bytes) -> ParsedBatch:
-        return self._parse(data, skip_rows=self.spec.ignore_lines)
+    def _without_invalid_utf8(self, records: Sequence[bytes]) -> ParsedBatch:
+        """Rare path: leave out the records that are not UTF-8 and parse the others."""
+        good: list[int] = []
+        errors = []
+        for i, raw in enumerate(records):
+            try:
+                raw.decode("utf-8")
+                good.append(i)
+            except UnicodeDecodeError as exc:
+                errors.append(RecordError(i, f"record is not valid UTF-8 (byte {exc.start})", raw))
+        parsed = self.parse_records([records[i] for i in good])
+        remap = pa.array(good, pa.int64())
+        index = remap.take(parsed.record_index) if parsed.record_index is not None else None
+        moved = [RecordError(good[e.index] if e.index is not None else None, e.reason, e.raw)
+                 for e in parsed.errors]  # fmt: skip
+        return ParsedBatch(parsed.table, index, sorted(errors + moved, key=_position))
 
     def _parse(self, data: bytes, skip_rows: int) -> ParsedBatch:
         spec = self.spec
@@ -78,15 +98,47 @@ class CsvFormat(Format):
                 ),
             )
         except pa.ArrowInvalid as exc:
+            if "UTF8" in str(exc).upper():
+                raise _InvalidUtf8(str(exc)) from exc
             if "Empty CSV file" in str(exc):
                 return ParsedBatch(empty_table(self.targets), errors=errors)
             raise FormatError(f"CSV data could not be parsed: {exc}") from exc
         return ParsedBatch(table.rename_columns(list(self.targets)), errors=errors)
 
-    def _record_index(self, n: int, errors: list[RecordError]) -> pa.Array | None:
-        if not errors:
-            return pa.array(range(n), pa.int64())
-        return None  # the handler does not tell which line failed; rows are not mapped
+    def parse_file(self, data: bytes) -> ParsedBatch:
+        try:
+            return self._parse(data, skip_rows=self.spec.ignore_lines)
+        except _InvalidUtf8:
+            lines = data.split(b"\n")[self.spec.ignore_lines :]
+            parsed = self._without_invalid_utf8([line for line in lines if line])
+            parsed.record_index = None
+            return parsed
+
+
+class _InvalidUtf8(Exception):
+    pass
+
+
+def _position(e: RecordError) -> int:
+    return -1 if e.index is None else e.index
+
+
+def _locate_errors(records: Sequence[bytes], batch: ParsedBatch) -> ParsedBatch:
+    """pyarrow reports a bad row's text, not its position: find each in the records (rare
+    path), so every error names its record and every good row maps to one."""
+    pending = Counter(e.raw for e in batch.errors)
+    reasons = {e.raw: e.reason for e in batch.errors}
+    index: list[int] = []
+    errors: list[RecordError] = []
+    for i, raw in enumerate(records):
+        if pending[raw] > 0:
+            pending[raw] -= 1
+            errors.append(RecordError(i, reasons[raw], raw))
+        else:
+            index.append(i)
+    if len(index) != batch.table.num_rows:
+        return ParsedBatch(batch.table, None, batch.errors)  # records spanning several lines
+    return ParsedBatch(batch.table, pa.array(index, pa.int64()), errors)
 
 
 def _strip_line_prefix(data: bytes, prefix: bytes) -> bytes:

@@ -411,7 +411,7 @@ class DuckDBStore(Store):
         return [(int(row), str(reason)) for row, reason in found]
 
     def is_duplicate_key(self, reason: str) -> bool:
-        return "Duplicate key" in reason or "unique constraint" in reason
+        return "duplicate key" in reason.lower()
 
     def rejected_records(self, pipeline: str, where: str | None) -> list[tuple[int, Rejected]]:
         condition = route_views(where, "sluice") if where else "true"

@@ -182,7 +182,7 @@ def _conflict(
     elif defn.duplicates == "REPLACE":
         mode = "REPLACE"
         sets = [f"{quote(c)} = EXCLUDED.{quote(c)}" for c in columns if c not in table.key]
-    elif defn.duplicates == "IGNORE" or defn.skip_errors == "DUPLICATE KEY":
+    elif defn.duplicates == "IGNORE":
         mode, sets = "IGNORE", []
     else:
         return None, ""
