@@ -109,7 +109,7 @@ def test_skip_duplicate_key_errors_skips_only_duplicates(
     assert db.execute("SELECT * FROM t ORDER BY id").fetchall() == [(1, 1), (2, 3)]
     assert [(r[1], r[2]) for r in errors(db)] == [(1, "Load")]
     produce(broker.bootstrap, name, [b'{"id": 3, "v": null}'])
-    with pytest.raises(sluice.SluiceError, match="offset 3: .*NOT NULL"):
+    with pytest.raises(sluice.SluiceError, match=r"offset 3: .*NOT NULL"):
         db.execute("START PIPELINE p FOREGROUND")
 
 
@@ -119,8 +119,8 @@ def test_without_skip_a_bad_record_stops_the_pipeline_with_its_cursor_unchanged(
     name = topic(1)
     db.execute("CREATE TABLE t (id INTEGER)")
     db.execute(
-        f"CREATE PIPELINE p AS LOAD DATA KAFKA {src(broker, name)} MAX_RETRIES_PER_BATCH_PARTITION 2 "
-        "INTO TABLE t FORMAT JSON (id <- id)"
+        f"CREATE PIPELINE p AS LOAD DATA KAFKA {src(broker, name)} "
+        "MAX_RETRIES_PER_BATCH_PARTITION 2 INTO TABLE t FORMAT JSON (id <- id)"
     )
     db.execute("START PIPELINE p")
     produce(broker.bootstrap, name, [b'{"id": 1}'])
@@ -143,8 +143,8 @@ def test_stop_on_error_off_skips_the_failing_records_and_goes_on(
     name = topic(1)
     db.execute("CREATE TABLE t (id INTEGER)")
     db.execute(
-        f"CREATE PIPELINE p AS LOAD DATA KAFKA {src(broker, name)} MAX_RETRIES_PER_BATCH_PARTITION 1 "
-        "STOP_ON_ERROR OFF INTO TABLE t FORMAT JSON (id <- id)"
+        f"CREATE PIPELINE p AS LOAD DATA KAFKA {src(broker, name)} "
+        "MAX_RETRIES_PER_BATCH_PARTITION 1 STOP_ON_ERROR OFF INTO TABLE t FORMAT JSON (id <- id)"
     )
     db.execute("START PIPELINE p")
     produce(broker.bootstrap, name, [b'{"id": 1}', b"{broken", b'{"id": 3}'])
@@ -172,8 +172,11 @@ def test_replay_errors_loads_records_a_fixed_pipeline_accepts(
     assert db.execute("SELECT count(*) FROM t").fetchone() == (20,)
     assert len(errors(db)) == 6
     # The fix: these records keep the temperature elsewhere.
-    db.execute(create.replace("temp <- temp", "temp <- temp DEFAULT NULL, @r <- reading DEFAULT NULL")
-               + " SET temp = coalesce(temp, CAST(json_extract(@r, '$.temp') AS DOUBLE))")  # fmt: skip
+    fixed = "temp <- temp DEFAULT NULL, @r <- reading DEFAULT NULL"
+    db.execute(
+        create.replace("temp <- temp", fixed)
+        + " SET temp = coalesce(temp, CAST(json_extract(@r, '$.temp') AS DOUBLE))"
+    )
     result = db.execute('REPLAY ERRORS FOR PIPELINE p WHERE "OFFSET" < 12')
     assert result.columns == ["ROWS_LOADED", "ERRORS_REPLAYED", "ERRORS_REMAINING"]
     replayed = result.fetchall()[0]
