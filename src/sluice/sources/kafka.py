@@ -145,6 +145,16 @@ class KafkaSource(Source):
             if not bucket:
                 continue
             msgs = cast(list[Any], bucket)  # typed stubs say offset() may be None; never here
+            start = wanted[p]
+            if start is not None and msgs[0].offset() < start:
+                # The consumer went back (an out-of-range reset after the broker lost data):
+                # what lies before the cursor is loaded already.
+                log.warning(
+                    "pipeline %s: partition %d rewound; skipping to %d", self.pipeline, p, start
+                )
+                msgs = [m for m in msgs if m.offset() >= start]
+                if not msgs:
+                    continue
             end = msgs[-1].offset() + 1
             self._position[p] = end
             _, high = consumer.get_watermark_offsets(TopicPartition(self.topic, p), cached=True)
