@@ -12,7 +12,8 @@ def quote(name: str) -> str:
 
 def rewrite(expr: str, *, excluded: bool = False) -> str:
     """``@var`` → ``"@var"`` (the loaded variable); with ``excluded``, MySQL's ``VALUES(col)``
-    (the value being inserted) → ``EXCLUDED."col"``. Everything else is kept as written."""
+    (the value being inserted) → ``EXCLUDED."col"``; string literals, written with MySQL
+    escapes, → standard SQL (``'it\\'s'`` → ``'it''s'``). Everything else is kept as written."""
     tokens = tokenize(expr, backslash_escapes=True)
     out: list[str] = []
     pos = 0
@@ -23,6 +24,8 @@ def rewrite(expr: str, *, excluded: bool = False) -> str:
         span_end = tok.end
         if tok.kind is Kind.VARIABLE:
             replacement = quote("@" + tok.value)
+        elif tok.kind is Kind.STRING:
+            replacement = "'" + tok.value.replace("'", "''") + "'"
         elif (
             excluded
             and tok.is_word("VALUES")

@@ -147,8 +147,15 @@ def _mapping(m: ast.FieldMapping) -> str:
     path = "::".join(ident(k) for k in m.path) if m.path else "%"
     out = f"{target(m.target)} <- {path}"
     if m.default is not None:
-        out += f" DEFAULT {m.default}"
+        out += f" DEFAULT {_literal(m.default)}"
     return out
+
+
+def _literal(sql_literal: str) -> str:
+    """A literal kept as standard SQL (``'it''s'``), written back with MySQL escapes."""
+    if sql_literal.startswith("'"):
+        return string(sql_literal[1:-1].replace("''", "'"))
+    return sql_literal
 
 
 def _assignments(items: tuple[ast.Assignment, ...]) -> str:
