@@ -36,7 +36,9 @@ def db_path(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def db(db_path: str) -> Iterator[sluice.Connection]:
+def db(db_path: str, topic: Callable[..., str]) -> Iterator[sluice.Connection]:
+    # Depends on `topic` so that it closes (stopping its consumers) before the test's topics
+    # are deleted: librdkafka 2.16 can crash when a topic is deleted under an assigned consumer.
     conn = sluice.connect(db_path)
     yield conn
     conn.close()

@@ -51,7 +51,7 @@ class ParseError(SluiceError):
         head = f"{self.message} (line {self.line}, column {self.column})"
         if not self.sql:
             return head
-        text = self.sql.splitlines()[self.line - 1] if self.sql.strip() else ""
+        text = self.sql.split("\n")[self.line - 1].rstrip("\r")
         return f"{head}\n  {text}\n  {' ' * (self.column - 1)}^"
 
 

@@ -153,3 +153,10 @@ def test_split_statements_respects_strings_and_comments() -> None:
         "-- comment; here\nCREATE PIPELINE p AS LOAD DATA FS 'x\\';y' INTO TABLE t",
         "/* ; */ SELECT 2",
     ]
+
+
+def test_an_error_at_the_very_end_still_shows_its_line() -> None:
+    with pytest.raises(ParseError) as info:
+        parse("CREATE PIPELINE \n")
+    assert (info.value.line, info.value.column) == (2, 1)
+    assert str(info.value).endswith("\n  \n  ^")

@@ -541,7 +541,7 @@ def _count_of(rows: list[tuple[Any, ...]]) -> int:
 
 def _translate(exc: duckdb.Error, pipeline: str, batch_id: int | None) -> StoreError:
     what = f"batch {batch_id}" if batch_id is not None else "the rows"
-    message = f"pipeline {pipeline}: the store refused {what}: {exc}"
+    message = f"the store refused {what}: {exc}"
     if isinstance(exc, duckdb.TransactionException):
         return _TransientStoreError(message, pipeline=pipeline, batch_id=batch_id)
     return StoreError(message, pipeline=pipeline, batch_id=batch_id)
