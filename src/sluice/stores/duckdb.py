@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,81 +30,8 @@ from sluice.stores.base import (
     Store,
     route_views,
 )
+from sluice.stores.duckdb_catalog import BATCHES_KEPT, CATALOG, VIEWS
 from sluice.stores.loadsql import BATCH_RELATION, LoadPlan, TableInfo
-
-BATCHES_KEPT = 10_000  # per pipeline; older batch records are trimmed as new ones commit
-
-_CATALOG = """
-CREATE SCHEMA IF NOT EXISTS sluice;
-CREATE TABLE IF NOT EXISTS sluice.definitions (
-    name VARCHAR PRIMARY KEY, definition VARCHAR NOT NULL, config_json VARCHAR NOT NULL,
-    state VARCHAR NOT NULL, created TIMESTAMP NOT NULL, altered TIMESTAMP NOT NULL,
-    error VARCHAR);
-CREATE TABLE IF NOT EXISTS sluice.cursors (
-    pipeline VARCHAR NOT NULL, source_type VARCHAR NOT NULL, partition VARCHAR NOT NULL,
-    "offset" BIGINT NOT NULL, latest_offset BIGINT, file_size BIGINT,
-    updated TIMESTAMP NOT NULL, PRIMARY KEY (pipeline, partition));
-CREATE SEQUENCE IF NOT EXISTS sluice.batch_ids;
-CREATE TABLE IF NOT EXISTS sluice.batches (
-    pipeline VARCHAR NOT NULL, batch_id BIGINT NOT NULL, state VARCHAR NOT NULL,
-    start_time TIMESTAMP NOT NULL, batch_time DOUBLE NOT NULL, rows_streamed BIGINT NOT NULL,
-    rows_loaded BIGINT NOT NULL, bytes_streamed BIGINT NOT NULL, num_partitions INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS sluice.batch_partitions (
-    pipeline VARCHAR NOT NULL, batch_id BIGINT NOT NULL, partition VARCHAR NOT NULL,
-    earliest BIGINT, latest BIGINT NOT NULL, parsed_rows BIGINT NOT NULL, state VARCHAR NOT NULL);
-CREATE SEQUENCE IF NOT EXISTS sluice.error_ids;
-CREATE TABLE IF NOT EXISTS sluice.errors (
-    error_id BIGINT NOT NULL, pipeline VARCHAR NOT NULL, batch_id BIGINT,
-    error_type VARCHAR NOT NULL, error_kind VARCHAR NOT NULL, message VARCHAR NOT NULL,
-    partition VARCHAR, "offset" BIGINT, raw BLOB, line VARCHAR, std_error VARCHAR,
-    time TIMESTAMP NOT NULL);
-"""
-
-_VIEWS = {
-    "PIPELINES": """
-        SELECT current_database() AS DATABASE_NAME, name AS PIPELINE_NAME, state AS STATE,
-               config_json AS CONFIG_JSON, created AS CREATED, altered AS ALTERED,
-               error AS ERROR_MESSAGE
-        FROM sluice.definitions""",
-    "PIPELINES_BATCHES_SUMMARY": """
-        SELECT current_database() AS DATABASE_NAME, pipeline AS PIPELINE_NAME,
-               batch_id AS BATCH_ID, state AS BATCH_STATE, start_time AS START_TIME,
-               batch_time AS BATCH_TIME, rows_streamed AS ROWS_STREAMED,
-               rows_loaded AS ROWS_LOADED,
-               CASE WHEN batch_time > 0 THEN rows_streamed / batch_time END AS ROWS_PER_SEC,
-               bytes_streamed / 1e6 AS MB_STREAMED, num_partitions AS NUM_PARTITIONS
-        FROM sluice.batches""",
-    "PIPELINES_BATCHES": """
-        SELECT current_database() AS DATABASE_NAME, pipeline AS PIPELINE_NAME,
-               batch_id AS BATCH_ID, partition AS BATCH_SOURCE_PARTITION_ID,
-               earliest AS BATCH_EARLIEST_OFFSET, latest AS BATCH_LATEST_OFFSET,
-               parsed_rows AS BATCH_PARTITION_PARSED_ROWS, state AS BATCH_PARTITION_STATE
-        FROM sluice.batch_partitions""",
-    "PIPELINES_OFFSETS": """
-        SELECT current_database() AS DATABASE_NAME, pipeline AS PIPELINE_NAME,
-               source_type AS SOURCE_TYPE, partition AS SOURCE_PARTITION_ID,
-               CAST(NULL AS BIGINT) AS EARLIEST_OFFSET, latest_offset AS LATEST_OFFSET,
-               "offset" AS CURSOR_OFFSET,
-               greatest(coalesce(latest_offset, "offset") - "offset", 0) AS LAG_MESSAGES,
-               CAST(NULL AS DOUBLE) AS LAG_SECONDS,
-               epoch(updated) AS UPDATED_UNIX_TIMESTAMP
-        FROM sluice.cursors WHERE source_type = 'KAFKA'""",
-    "PIPELINES_CURSORS": 'SELECT * FROM sluice."PIPELINES_OFFSETS"',
-    "PIPELINES_ERRORS": """
-        SELECT current_database() AS DATABASE_NAME, pipeline AS PIPELINE_NAME,
-               error_id AS ERROR_ID, batch_id AS BATCH_ID, error_type AS ERROR_TYPE,
-               error_kind AS ERROR_KIND, message AS ERROR_MESSAGE,
-               partition AS BATCH_SOURCE_PARTITION_ID, "offset" AS "OFFSET",
-               line AS LOAD_DATA_LINE, std_error AS STD_ERROR,
-               time AS ERROR_TIME
-        FROM sluice.errors""",
-    "PIPELINES_FILES": """
-        SELECT current_database() AS DATABASE_NAME, pipeline AS PIPELINE_NAME,
-               source_type AS SOURCE_TYPE, partition AS FILE_NAME, file_size AS FILE_SIZE,
-               CASE "offset" WHEN 1 THEN 'Loaded' WHEN 0 THEN 'Unloaded' ELSE 'Skipped' END
-                   AS FILE_STATE
-        FROM sluice.cursors WHERE source_type <> 'KAFKA'""",
-}
 
 # Errors a particular row causes (as opposed to a missing table, a bad SET expression, ...).
 _ROW_LEVEL = (
@@ -147,8 +75,8 @@ class DuckDBStore(Store):
         self._con = _con if _con is not None else _connect(path)
         self._open: _RowStream | None = None
         if _con is None:
-            self._conn().execute(_CATALOG)
-            for name, body in _VIEWS.items():
+            self._conn().execute(CATALOG)
+            for name, body in VIEWS.items():
                 self._conn().execute(f'CREATE OR REPLACE VIEW sluice."{name}" AS {body}')
 
     def _conn(self) -> duckdb.DuckDBPyConnection:
@@ -293,17 +221,27 @@ class DuckDBStore(Store):
         rejected: Sequence[Rejected] = (),
         state: str = "Succeeded",
     ) -> BatchOutcome:
-        con = self._conn()
         batch_id = int(self._run("SELECT nextval('sluice.batch_ids')")[0][0])
-        con.register(BATCH_RELATION, rows)
-        con.execute("BEGIN")
-        try:
+        with self._transaction(rows, pipeline, batch_id):
             loaded = plan.run(self._run) if rows.num_rows else 0
             self._advance_cursors(pipeline, source_type, progress, batch_id)
             self._record_batch(
                 pipeline, batch_id, progress, rows.num_rows, loaded, started, nbytes, state
             )
             self._record_rejected(pipeline, batch_id, rejected)
+        return BatchOutcome(batch_id, loaded)
+
+    @contextmanager
+    def _transaction(
+        self, rows: pa.Table, pipeline: str, batch_id: int | None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One transaction with ``rows`` readable as BATCH_RELATION; rolled back on any error,
+        which is translated into Sluice's errors."""
+        con = self._conn()
+        con.register(BATCH_RELATION, rows)
+        con.execute("BEGIN")
+        try:
+            yield con
             con.execute("COMMIT")
         except BaseException as exc:
             con.execute("ROLLBACK")
@@ -312,7 +250,6 @@ class DuckDBStore(Store):
             raise
         finally:
             con.unregister(BATCH_RELATION)
-        return BatchOutcome(batch_id, loaded)
 
     def _advance_cursors(
         self, pipeline: str, source_type: str, progress: Sequence[PartitionProgress], batch: int
@@ -435,10 +372,7 @@ class DuckDBStore(Store):
         replayed: Sequence[int],
         still_failing: Sequence[tuple[int, str]],
     ) -> int:
-        con = self._conn()
-        con.register(BATCH_RELATION, rows)
-        con.execute("BEGIN")
-        try:
+        with self._transaction(rows, pipeline, None) as con:
             loaded = plan.run(self._run) if rows.num_rows else 0
             if replayed:
                 con.executemany(
@@ -449,14 +383,6 @@ class DuckDBStore(Store):
                     "UPDATE sluice.errors SET message = ?, time = now() WHERE error_id = ?",
                     [[reason, i] for i, reason in still_failing],
                 )
-            con.execute("COMMIT")
-        except BaseException as exc:
-            con.execute("ROLLBACK")
-            if isinstance(exc, duckdb.Error):
-                raise _translate(exc, pipeline, None) from exc
-            raise
-        finally:
-            con.unregister(BATCH_RELATION)
         return loaded
 
     def clear_errors(self, pipeline: str | None) -> int:

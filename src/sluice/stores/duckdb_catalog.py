@@ -1,0 +1,75 @@
+"""The catalog tables and monitoring views Sluice keeps in a DuckDB file (schema ``sluice``)."""
+
+BATCHES_KEPT = 10_000  # per pipeline; older batch records are trimmed as new ones commit
+
+CATALOG = """
+CREATE SCHEMA IF NOT EXISTS sluice;
+CREATE TABLE IF NOT EXISTS sluice.definitions (
+    name VARCHAR PRIMARY KEY, definition VARCHAR NOT NULL, config_json VARCHAR NOT NULL,
+    state VARCHAR NOT NULL, created TIMESTAMP NOT NULL, altered TIMESTAMP NOT NULL,
+    error VARCHAR);
+CREATE TABLE IF NOT EXISTS sluice.cursors (
+    pipeline VARCHAR NOT NULL, source_type VARCHAR NOT NULL, partition VARCHAR NOT NULL,
+    "offset" BIGINT NOT NULL, latest_offset BIGINT, file_size BIGINT,
+    updated TIMESTAMP NOT NULL, PRIMARY KEY (pipeline, partition));
+CREATE SEQUENCE IF NOT EXISTS sluice.batch_ids;
+CREATE TABLE IF NOT EXISTS sluice.batches (
+    pipeline VARCHAR NOT NULL, batch_id BIGINT NOT NULL, state VARCHAR NOT NULL,
+    start_time TIMESTAMP NOT NULL, batch_time DOUBLE NOT NULL, rows_streamed BIGINT NOT NULL,
+    rows_loaded BIGINT NOT NULL, bytes_streamed BIGINT NOT NULL, num_partitions INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sluice.batch_partitions (
+    pipeline VARCHAR NOT NULL, batch_id BIGINT NOT NULL, partition VARCHAR NOT NULL,
+    earliest BIGINT, latest BIGINT NOT NULL, parsed_rows BIGINT NOT NULL, state VARCHAR NOT NULL);
+CREATE SEQUENCE IF NOT EXISTS sluice.error_ids;
+CREATE TABLE IF NOT EXISTS sluice.errors (
+    error_id BIGINT NOT NULL, pipeline VARCHAR NOT NULL, batch_id BIGINT,
+    error_type VARCHAR NOT NULL, error_kind VARCHAR NOT NULL, message VARCHAR NOT NULL,
+    partition VARCHAR, "offset" BIGINT, raw BLOB, line VARCHAR, std_error VARCHAR,
+    time TIMESTAMP NOT NULL);
+"""
+
+VIEWS = {
+    "PIPELINES": """
+        SELECT current_database() AS DATABASE_NAME, name AS PIPELINE_NAME, state AS STATE,
+               config_json AS CONFIG_JSON, created AS CREATED, altered AS ALTERED,
+               error AS ERROR_MESSAGE
+        FROM sluice.definitions""",
+    "PIPELINES_BATCHES_SUMMARY": """
+        SELECT current_database() AS DATABASE_NAME, pipeline AS PIPELINE_NAME,
+               batch_id AS BATCH_ID, state AS BATCH_STATE, start_time AS START_TIME,
+               batch_time AS BATCH_TIME, rows_streamed AS ROWS_STREAMED,
+               rows_loaded AS ROWS_LOADED,
+               CASE WHEN batch_time > 0 THEN rows_streamed / batch_time END AS ROWS_PER_SEC,
+               bytes_streamed / 1e6 AS MB_STREAMED, num_partitions AS NUM_PARTITIONS
+        FROM sluice.batches""",
+    "PIPELINES_BATCHES": """
+        SELECT current_database() AS DATABASE_NAME, pipeline AS PIPELINE_NAME,
+               batch_id AS BATCH_ID, partition AS BATCH_SOURCE_PARTITION_ID,
+               earliest AS BATCH_EARLIEST_OFFSET, latest AS BATCH_LATEST_OFFSET,
+               parsed_rows AS BATCH_PARTITION_PARSED_ROWS, state AS BATCH_PARTITION_STATE
+        FROM sluice.batch_partitions""",
+    "PIPELINES_OFFSETS": """
+        SELECT current_database() AS DATABASE_NAME, pipeline AS PIPELINE_NAME,
+               source_type AS SOURCE_TYPE, partition AS SOURCE_PARTITION_ID,
+               CAST(NULL AS BIGINT) AS EARLIEST_OFFSET, latest_offset AS LATEST_OFFSET,
+               "offset" AS CURSOR_OFFSET,
+               greatest(coalesce(latest_offset, "offset") - "offset", 0) AS LAG_MESSAGES,
+               CAST(NULL AS DOUBLE) AS LAG_SECONDS,
+               epoch(updated) AS UPDATED_UNIX_TIMESTAMP
+        FROM sluice.cursors WHERE source_type = 'KAFKA'""",
+    "PIPELINES_CURSORS": 'SELECT * FROM sluice."PIPELINES_OFFSETS"',
+    "PIPELINES_ERRORS": """
+        SELECT current_database() AS DATABASE_NAME, pipeline AS PIPELINE_NAME,
+               error_id AS ERROR_ID, batch_id AS BATCH_ID, error_type AS ERROR_TYPE,
+               error_kind AS ERROR_KIND, message AS ERROR_MESSAGE,
+               partition AS BATCH_SOURCE_PARTITION_ID, "offset" AS "OFFSET",
+               line AS LOAD_DATA_LINE, std_error AS STD_ERROR,
+               time AS ERROR_TIME
+        FROM sluice.errors""",
+    "PIPELINES_FILES": """
+        SELECT current_database() AS DATABASE_NAME, pipeline AS PIPELINE_NAME,
+               source_type AS SOURCE_TYPE, partition AS FILE_NAME, file_size AS FILE_SIZE,
+               CASE "offset" WHEN 1 THEN 'Loaded' WHEN 0 THEN 'Unloaded' ELSE 'Skipped' END
+                   AS FILE_STATE
+        FROM sluice.cursors WHERE source_type <> 'KAFKA'""",
+}
