@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -75,6 +76,8 @@ class PipelineRuntime:
         )
         self.source: Source = build_source(defn.source, pipeline=defn.name)
         self.policy = SkipPolicy.of(defn.skip_errors)
+        self._reader: ThreadPoolExecutor | None = None
+        self._ahead: tuple[dict[str, int], Future[list[PartitionBatch]]] | None = None
 
     @property
     def batch_interval(self) -> float:
@@ -96,6 +99,11 @@ class PipelineRuntime:
         return self.defn.stop_on_error is not False
 
     def close(self) -> None:
+        if self._ahead is not None:
+            self._ahead[1].exception()  # let the read in flight finish; its result is not used
+            self._ahead = None
+        if self._reader is not None:
+            self._reader.shutdown()
         self.source.close()
 
     def extract(
@@ -113,9 +121,11 @@ class PipelineRuntime:
         Records the pipeline may skip (SKIP … ERRORS, or ``skip_all`` once STOP_ON_ERROR OFF
         has given up on a batch) go to PIPELINES_ERRORS in the same transaction; any other
         bad record fails the batch with a ``RejectedRecordError`` that says where it is."""
-        parts = self.extract(store.cursors(self.name), wait, stop_at_end=stop_at_end)
+        cursors = store.cursors(self.name)
+        parts = self._next_parts(cursors, wait, stop_at_end)
         if not parts:
             return None
+        self._read_ahead(cursors, parts, wait, stop_at_end)
         started, t0 = datetime.now(), time.perf_counter()
         batch = Batch.parse(self.format, parts)
         policy = SkipPolicy.of("ALL") if skip_all else self.policy
@@ -148,6 +158,31 @@ class PipelineRuntime:
             time.perf_counter() - t0,
             len(rejected),
         )
+
+    def _next_parts(
+        self, cursors: dict[str, int], wait: float, stop_at_end: bool
+    ) -> list[PartitionBatch]:
+        """The partitions of the next batch: those read ahead while the previous batch loaded
+        if that read started from the cursors as they are now (the previous batch committed);
+        else read now. A read-ahead never loads anything itself, so discarding it is safe."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            projected, future = ahead
+            parts = future.result()
+            if projected == cursors:
+                return parts
+        return self.extract(cursors, wait, stop_at_end=stop_at_end)
+
+    def _read_ahead(
+        self, cursors: dict[str, int], parts: list[PartitionBatch], wait: float, stop_at_end: bool
+    ) -> None:
+        """Start extracting the batch after ``parts`` on a thread of its own, so that reading
+        from the source overlaps parsing and loading (both release the GIL in C/C++)."""
+        projected = {**cursors, **{p.partition: p.end for p in parts}}
+        if self._reader is None:
+            self._reader = ThreadPoolExecutor(1, thread_name_prefix=f"extract-{self.name}")
+        future = self._reader.submit(self.extract, projected, wait, stop_at_end=stop_at_end)
+        self._ahead = (projected, future)
 
     def _load(
         self,

@@ -16,7 +16,7 @@ import duckdb
 import pyarrow as pa
 
 from sluice.errors import FormatError
-from sluice.formats.base import Format, ParsedBatch, RecordError, empty_table
+from sluice.formats.base import Format, ParsedBatch, RecordError, empty_table, text_array
 from sluice.sql import ast
 
 _LEAF = '"JSON"'
@@ -37,9 +37,8 @@ class JsonFormat(Format):
     def parse_records(self, records: Sequence[bytes]) -> ParsedBatch:
         if not records:
             return ParsedBatch(empty_table(self.targets))
-        column = pa.array(records, pa.binary())
         try:
-            return ParsedBatch(*self._run(column.cast(pa.string())))
+            return ParsedBatch(*self._run(text_array(records)))
         except (pa.ArrowInvalid, duckdb.Error):
             pass  # at least one record is not a JSON object: separate them (rare path)
         good, errors = self._split_invalid(records)

@@ -1,0 +1,196 @@
+"""``make bench``: Sluice against the physical limit and a naive loader, measured in one run.
+
+Every comparison is measured in the SAME run, on the same broker and the same data, so the
+ratios hold on a noisy machine. Writes ``bench/results/latest.json`` and prints a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Producer
+
+from sluice.broker import LocalBroker, create_topic
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+PARTITIONS = 4
+STATUSES = ("ok", "ok", "ok", "warn", "alarm")
+
+
+def readings(n: int, fmt: str) -> list[bytes]:
+    """~150-byte sensor readings (JSON) or the same fields as CSV."""
+    rnd = random.Random(42)
+    out = []
+    for i in range(n):
+        rig, drill = i % 50, i % 8
+        temp, vib, rpm = 60 + rnd.random() * 40, rnd.random() * 5, 100 + i % 60
+        ts = f"2026-11-22T07:{(i // 60_000) % 60:02d}:{(i // 1000) % 60:02d}.{i % 1000:03d}"
+        status = STATUSES[i % 5]
+        device = f"rig-{rig:02d}-drill-{drill}"
+        if fmt == "json":
+            out.append(
+                (
+                    f'{{"device_id": "{device}", "ts": "{ts}", "temp": {temp:.2f}, '
+                    f'"vibration": {vib:.3f}, "rpm": {rpm}, "status": "{status}", "seq": {i}}}'
+                ).encode()
+            )
+        else:
+            out.append(f"{device},{ts},{temp:.2f},{vib:.3f},{rpm},{status},{i}".encode())
+    return out
+
+
+def fill(bootstrap: str, topic: str, values: list[bytes]) -> int:
+    create_topic(bootstrap, topic, PARTITIONS)
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.num.messages": 10_000,
+         "queue.buffering.max.messages": 2_000_000, "log_level": 3}
+    )  # fmt: skip
+    for i, value in enumerate(values):
+        while True:
+            try:
+                producer.produce(topic, value, partition=i % PARTITIONS)
+                break
+            except BufferError:
+                producer.poll(0.01)
+    producer.flush(120)
+    return sum(map(len, values))
+
+
+def run_scenario(name: str, **args: Any) -> dict[str, Any]:
+    """Run one scenario in a process of its own, which reports its own peak RSS and CPU."""
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "scenarios.py"), name, json.dumps(args)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    out, _ = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"scenario {name} failed (exit {proc.returncode})")
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--naive", type=int, default=20_000, help="messages for the naive loader")
+    parser.add_argument("--fresh-rate", type=int, default=50_000)
+    parser.add_argument("--fresh-seconds", type=float, default=30.0)
+    args = parser.parse_args()
+    n = args.messages
+    results: dict[str, dict[str, Any]] = {}
+    with LocalBroker() as broker, tempfile.TemporaryDirectory() as tmp:
+        bs = broker.bootstrap
+        print(f"producing {n:,} JSON and {n:,} CSV readings to a {PARTITIONS}-partition broker")
+        json_bytes = fill(bs, "json", readings(n, "json"))
+        csv_bytes = fill(bs, "csv", readings(n, "csv"))
+        create_topic(bs, "fresh", PARTITIONS)
+        common = {"bootstrap": bs, "partitions": PARTITIONS}
+
+        def db(name: str) -> str:
+            return os.path.join(tmp, f"{name}.duckdb")
+
+        plan: list[tuple[str, str, dict[str, Any], int]] = [
+            ("ceiling", "ceiling", {"topic": "json"}, json_bytes),
+            ("ceiling_csv", "ceiling", {"topic": "csv"}, csv_bytes),
+            ("naive", "naive", {"topic": "json", "db": db("naive"), "limit": args.naive}, 0),
+            ("json", "sluice", {"topic": "json", "db": db("json"), "expect": n}, json_bytes),
+            ("csv", "sluice", {"topic": "csv", "db": db("csv"), "expect": n, "fmt": "csv"},
+             csv_bytes),
+            ("replace", "sluice", {"topic": "json", "db": db("replace"), "expect": n,
+                                   "replace": True}, json_bytes),
+            ("query", "query", {"topic": "json", "db": db("query"), "expect": n}, json_bytes),
+            ("freshness", "freshness", {"topic": "fresh", "db": db("fresh"),
+                                        "rate": args.fresh_rate,
+                                        "duration": args.fresh_seconds}, 0),
+        ]  # fmt: skip
+        for label, scenario, extra, nbytes in plan:
+            print(f"  {label} ...", flush=True)
+            result = run_scenario(scenario, **common, **extra)
+            if nbytes and "bytes" not in result:
+                result["bytes"] = nbytes
+            results[label] = result
+    report = summarize(results)
+    RESULTS.mkdir(exist_ok=True)
+    out = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "messages": n,
+        "results": results,
+        "summary": report,
+    }
+    (RESULTS / "latest.json").write_text(json.dumps(out, indent=2) + "\n")
+    print_table(results, report)
+    print(f"\nwritten: {RESULTS / 'latest.json'}")
+    return 0
+
+
+def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    def rate(label: str) -> float:
+        return float(results[label]["rows"] / results[label]["seconds"])
+
+    ceiling, ceiling_csv, naive = rate("ceiling"), rate("ceiling_csv"), rate("naive")
+    out: dict[str, Any] = {"ceiling_rows_per_s": ceiling, "naive_rows_per_s": naive}
+    for label, r in results.items():
+        if "seconds" in r and r.get("rows"):
+            r["rows_per_s"] = rate(label)
+            r["mb_per_s"] = r.get("bytes", 0) / r["seconds"] / 1e6
+            # Each load against the consume rate of its own topic (CSV messages are smaller).
+            r["x_ceiling"] = rate(label) / (ceiling_csv if "csv" in label else ceiling)
+            r["x_naive"] = rate(label) / naive
+    out["targets"] = {
+        "json >= 0.6 x ceiling": results["json"]["x_ceiling"] >= 0.6,
+        "csv >= 0.6 x ceiling": results["csv"]["x_ceiling"] >= 0.6,
+        "replace >= 0.3 x ceiling": results["replace"]["x_ceiling"] >= 0.3,
+        "json >= 200 x naive": results["json"]["x_naive"] >= 200,
+        "freshness p99 <= 500 ms": results["freshness"]["latency_ms"]["p99"] <= 500,
+        "query p99 <= 250 ms": results["query"]["query_ms"]["p99"] <= 250,
+        "peak RSS <= 1.5 GB": max(r["peak_rss_mb"] for r in results.values()) <= 1536,
+    }
+    return out
+
+
+def print_table(results: dict[str, dict[str, Any]], report: dict[str, Any]) -> None:
+    head = ("scenario", "rows", "rows/s", "MB/s", "x ceiling", "x naive", "peak RSS", "CPU s")
+    print("\n{:<10} {:>10} {:>11} {:>7} {:>9} {:>8} {:>9} {:>6}".format(*head))
+    for label, r in results.items():
+        if "rows_per_s" not in r:
+            continue
+        print(
+            f"{label:<10} {r['rows']:>10,} {r['rows_per_s']:>11,.0f} {r['mb_per_s']:>7.1f} "
+            f"{r['x_ceiling']:>9.2f} {r['x_naive']:>8.0f} {r['peak_rss_mb']:>7.0f}MB "
+            f"{r['cpu_seconds']:>6.1f}"
+        )
+    f = results["freshness"]
+    lat = f["latency_ms"]
+    print(
+        f"\nfreshness at {f['rate']:,} msgs/s for {f['duration']:.0f} s ({f['rows']:,} rows): "
+        f"p50 {lat['p50']:.0f} ms, p99 {lat['p99']:.0f} ms, max {lat['max']:.0f} ms"
+    )
+    q = results["query"]["query_ms"]
+    print(
+        f"dashboard query every 100 ms while ingesting ({results['query']['queries']} queries): "
+        f"p50 {q['p50']:.1f} ms, p99 {q['p99']:.1f} ms"
+    )
+    print("\ntargets:")
+    for name, ok in report["targets"].items():
+        print(f"  {'met ' if ok else 'MISS'}  {name}")
+
+
+if __name__ == "__main__":
+    t0 = time.perf_counter()
+    code = main()
+    print(f"bench took {time.perf_counter() - t0:.0f} s")
+    sys.exit(code)

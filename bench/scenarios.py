@@ -1,0 +1,241 @@
+"""Benchmark scenarios. Each runs in a process of its own (so its peak RSS and CPU time are its
+own), started by ``bench/run.py`` as ``python bench/scenarios.py NAME '<json args>'``; the last
+line it prints is its result as JSON."""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import duckdb
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+import sluice
+from sluice.sources.kafka import CONSUMER_DEFAULTS
+
+TABLE = """CREATE TABLE readings (
+    device_id VARCHAR, ts TIMESTAMP, temp DOUBLE, vibration DOUBLE, rpm INTEGER,
+    status VARCHAR, seq BIGINT{key})"""
+JSON_MAPPING = (
+    "FORMAT JSON (device_id <- device_id, ts <- ts, temp <- temp, vibration <- vibration, "
+    "rpm <- rpm, status <- status, seq <- seq)"
+)
+CSV_MAPPING = "FIELDS TERMINATED BY ',' (device_id, ts, temp, vibration, rpm, status, seq)"
+DASHBOARD = """SELECT device_id, count(*) AS n, avg(temp) AS avg_temp, max(vibration) AS max_vib
+FROM readings GROUP BY device_id ORDER BY avg_temp DESC LIMIT 10"""
+
+
+def own_usage() -> dict[str, float]:
+    """This process's peak RSS (VmHWM: since exec, so nothing inherited from the parent) and
+    CPU seconds over all its threads."""
+    hwm_kb = 0
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                hwm_kb = int(line.split()[1])
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {"peak_rss_mb": hwm_kb / 1024, "cpu_seconds": usage.ru_utime + usage.ru_stime}
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": 0.0, "p99": 0.0, "max": 0.0}
+    ordered = sorted(values)
+    at = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return {"p50": at(0.50), "p99": at(0.99), "max": ordered[-1], "mean": statistics.fmean(values)}
+
+
+def ceiling(bootstrap: str, topic: str, partitions: int, **_: Any) -> dict[str, Any]:
+    """The physical limit: a tuned consumer touching every payload, nothing else."""
+    consumer = Consumer({**CONSUMER_DEFAULTS, "bootstrap.servers": bootstrap, "group.id": "ceil"})
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+    rows = nbytes = 0
+    eof: set[int] = set()
+    t0 = time.perf_counter()
+    while len(eof) < partitions:
+        for m in consumer.consume(10_000, 1.0):
+            if m.error() is not None:
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    eof.add(m.partition())
+                continue
+            nbytes += len(m.value())
+            rows += 1
+    seconds = time.perf_counter() - t0
+    consumer.close()
+    return {"rows": rows, "seconds": seconds, "bytes": nbytes}
+
+
+def naive(bootstrap: str, topic: str, partitions: int, db: str, limit: int, **_: Any) -> dict:
+    """What most people write: poll one message, one INSERT per row, commit every 1000 rows."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "naive"})
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+    con = duckdb.connect(db)
+    con.execute(TABLE.format(key=""))
+    rows = nbytes = 0
+    t0 = time.perf_counter()
+    con.execute("BEGIN")
+    while rows < limit:
+        m = consumer.poll(1.0)
+        if m is None or m.error() is not None:
+            continue
+        value = m.value()
+        doc = json.loads(value)
+        con.execute(
+            "INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [doc["device_id"], doc["ts"], doc["temp"], doc["vibration"], doc["rpm"],
+             doc["status"], doc["seq"]],
+        )  # fmt: skip
+        rows += 1
+        nbytes += len(value)
+        if rows % 1000 == 0:
+            con.execute("COMMIT")
+            con.execute("BEGIN")
+    con.execute("COMMIT")
+    seconds = time.perf_counter() - t0
+    consumer.close()
+    con.close()
+    return {"rows": rows, "seconds": seconds, "bytes": nbytes}
+
+
+def _pipeline(db_path: str, bootstrap: str, topic: str, clause: str, key: str = "") -> Any:
+    db = sluice.connect(db_path)
+    db.execute(TABLE.format(key=key))
+    db.execute(
+        f"CREATE PIPELINE p AS LOAD DATA KAFKA '{bootstrap}/{topic}' {clause}"
+    )
+    return db
+
+
+def _count(db: Any) -> int:
+    row = db.execute("SELECT count(*) FROM readings").fetchone()
+    return int(row[0]) if row else 0
+
+
+def sluice_load(
+    bootstrap: str, topic: str, db: str, expect: int, fmt: str = "json", replace: bool = False,
+    **_: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """Sluice, exactly-once, from the first offset to the end of the topic."""
+    mapping = JSON_MAPPING if fmt == "json" else CSV_MAPPING
+    clause = ("REPLACE " if replace else "") + f"INTO TABLE readings {mapping}"
+    conn = _pipeline(db, bootstrap, topic, clause, " PRIMARY KEY" if replace else "")
+    t0 = time.perf_counter()
+    batches = conn.execute("START PIPELINE p FOREGROUND").fetchall()
+    seconds = time.perf_counter() - t0
+    rows = _count(conn)
+    conn.close()
+    assert rows == expect, f"loaded {rows}, expected {expect}"
+    return {"rows": rows, "seconds": seconds, "batches": len(batches)}
+
+
+def query_while_ingesting(
+    bootstrap: str, topic: str, db: str, expect: int, every: float = 0.1, **_: Any
+) -> dict[str, Any]:
+    """The JSON load running in the background, and a dashboard query every 100 ms."""
+    conn = _pipeline(db, bootstrap, topic, f"INTO TABLE readings {JSON_MAPPING}")
+    latencies: list[float] = []
+    t0 = time.perf_counter()
+    conn.execute("START PIPELINE p")
+    rows = 0
+    while rows < expect:
+        tick = time.perf_counter()
+        q0 = time.perf_counter()
+        conn.execute(DASHBOARD).fetchall()
+        latencies.append((time.perf_counter() - q0) * 1000)
+        rows = _count(conn)
+        time.sleep(max(0.0, every - (time.perf_counter() - tick)))
+    seconds = time.perf_counter() - t0
+    conn.execute("STOP PIPELINE p")
+    conn.close()
+    return {"rows": rows, "seconds": seconds, "query_ms": percentiles(latencies),
+            "queries": len(latencies)}  # fmt: skip
+
+
+def freshness(
+    bootstrap: str, topic: str, db: str, rate: int, duration: float, **_: Any
+) -> dict[str, Any]:
+    """Produce at a steady rate with the send time in each message (another process); report
+    how long each record took to become visible to a query (commit time − send time)."""
+    conn = sluice.connect(db)
+    conn.execute("CREATE TABLE fresh (seq BIGINT, sent_ms BIGINT)")
+    conn.execute(
+        f"CREATE PIPELINE f AS LOAD DATA KAFKA '{bootstrap}/{topic}' INTO TABLE fresh "
+        "FORMAT JSON (seq <- seq, sent_ms <- sent_ms)"
+    )
+    conn.execute("START PIPELINE f")
+    producer = _spawn_producer(bootstrap, topic, rate, duration)
+    watcher = duckdb.connect(db)  # the same database, as a reader of the table would see it
+    latencies: list[float] = []
+    seen = 0
+    done: Callable[[], bool] = lambda: producer.poll() is not None  # noqa: E731
+    expected = -1
+    t_end = time.monotonic() + duration + 60
+    while time.monotonic() < t_end:
+        now_ms = time.time() * 1000
+        (total,) = watcher.execute("SELECT count(*) FROM fresh").fetchone() or (0,)
+        if total > seen:
+            sent = watcher.execute(
+                "SELECT sent_ms FROM fresh WHERE rowid >= ? AND rowid < ?", [seen, total]
+            ).fetchall()
+            latencies.extend(now_ms - s for (s,) in sent)
+            seen = total
+        if expected < 0 and done():
+            expected = int(producer.stdout.read().strip() or 0)  # type: ignore[union-attr]
+        if expected >= 0 and seen >= expected:
+            break
+        time.sleep(0.01)
+    watcher.close()
+    conn.execute("STOP PIPELINE f")
+    conn.close()
+    return {"rows": seen, "sent": expected, "rate": rate, "duration": duration,
+            "latency_ms": percentiles(latencies)}  # fmt: skip
+
+
+PRODUCER = """
+import json, sys, time
+from confluent_kafka import Producer
+bootstrap, topic, rate, duration = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "log_level": 3})
+sent, start = 0, time.monotonic()
+while time.monotonic() - start < duration:
+    due = int((time.monotonic() - start) * rate) - sent
+    for _ in range(due):
+        now = int(time.time() * 1000)
+        p.produce(topic, b'{"seq": %d, "sent_ms": %d, "pad": "%s"}' % (sent, now, b"x" * 90),
+                  partition=sent % 4)
+        sent += 1
+    p.poll(0)
+    time.sleep(0.001)
+p.flush(30)
+print(sent)
+"""
+
+
+def _spawn_producer(bootstrap: str, topic: str, rate: int, duration: float) -> Any:
+    import subprocess
+
+    return subprocess.Popen(
+        [sys.executable, "-c", PRODUCER, bootstrap, topic, str(rate), str(duration)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
+    "ceiling": ceiling,
+    "naive": naive,
+    "sluice": sluice_load,
+    "query": query_while_ingesting,
+    "freshness": freshness,
+}
+
+if __name__ == "__main__":
+    name, args = sys.argv[1], json.loads(sys.argv[2])
+    result = SCENARIOS[name](**args)
+    result.update(own_usage())
+    print(json.dumps(result), flush=True)
