@@ -105,9 +105,7 @@ def naive(bootstrap: str, topic: str, partitions: int, db: str, limit: int, **_:
 def _pipeline(db_path: str, bootstrap: str, topic: str, clause: str, key: str = "") -> Any:
     db = sluice.connect(db_path)
     db.execute(TABLE.format(key=key))
-    db.execute(
-        f"CREATE PIPELINE p AS LOAD DATA KAFKA '{bootstrap}/{topic}' {clause}"
-    )
+    db.execute(f"CREATE PIPELINE p AS LOAD DATA KAFKA '{bootstrap}/{topic}' {clause}")
     return db
 
 
@@ -160,7 +158,7 @@ def freshness(
     bootstrap: str, topic: str, db: str, rate: int, duration: float, **_: Any
 ) -> dict[str, Any]:
     """Produce at a steady rate with the send time in each message (another process); report
-    how long each record took to become visible to a query (commit time − send time)."""
+    how long each record took to become visible to a query (visible time - send time)."""
     conn = sluice.connect(db)
     conn.execute("CREATE TABLE fresh (seq BIGINT, sent_ms BIGINT)")
     conn.execute(

@@ -68,3 +68,9 @@ def test_bad_format_options_are_clear() -> None:
         build_format(spec("FIELDS TERMINATED BY '||'"), ["a"])
     with pytest.raises(NotSupportedError, match="FORMAT PARQUET is not supported yet"):
         build_format(spec("FORMAT PARQUET (a <- a)"), ["a"])
+
+
+def test_json_booleans_become_1_0_but_strings_reading_true_stay_text() -> None:
+    fmt = build_format(spec("FORMAT JSON (a <- a, b <- b, c <- c::d)"), [])
+    parsed = fmt.parse_records([b'{"a": true, "b": "true", "c": {"d": false}}'])
+    assert parsed.table.to_pylist() == [{"a": "1", "b": "true", "c": "0"}]

@@ -19,7 +19,7 @@ from sluice.errors import FormatError
 from sluice.formats.base import Format, ParsedBatch, RecordError, empty_table, text_array
 from sluice.sql import ast
 
-_LEAF = '"JSON"'
+_LEAF = '"VARCHAR"'
 
 
 class JsonFormat(Format):
@@ -108,10 +108,17 @@ def _compile(mappings: Sequence[ast.FieldMapping]) -> str:
             values.append(f"v AS {_q(m.target)}")
             continue
         x = _access(tree, m.path)
-        exists = f"json_exists(v, {_sql_string(_json_path(m.path))})"
+        path = _sql_string(_json_path(m.path))
+        exists = f"json_exists(v, {path})"
         fallback = f"CAST({m.default} AS VARCHAR)" if m.default is not None else "NULL"
+        # VARCHAR leaves read strings unquoted, numbers as written and objects as JSON text;
+        # a value reading true/false is a boolean only if the document says so (1/0 then).
+        text = (
+            f"CASE WHEN {x} IN ('true', 'false') AND json_type(v, {path}) = 'BOOLEAN' "
+            f"THEN CASE {x} WHEN 'true' THEN '1' ELSE '0' END ELSE {x} END"
+        )
         values.append(
-            f"CASE WHEN {x} IS NOT NULL THEN {_leaf_text(x)} "
+            f"CASE WHEN {x} IS NOT NULL THEN {text} "
             f"WHEN {exists} THEN NULL ELSE {fallback} END AS {_q(m.target)}"
         )
         if m.default is None:
@@ -123,8 +130,8 @@ def _compile(mappings: Sequence[ast.FieldMapping]) -> str:
 
 
 def _path_tree(paths: Sequence[tuple[str, ...]]) -> dict[str, Any]:
-    """Nested keys down to JSON leaves. A mapped path that is a prefix of another becomes the
-    leaf (shorter paths go first), and the longer one is extracted from it."""
+    """Nested keys down to text leaves. A mapped path that is a prefix of another becomes the
+    leaf (shorter paths go first), and the longer one is extracted from its JSON text."""
     tree: dict[str, Any] = {}
     for path in sorted((p for p in paths if p), key=len):
         node = tree
@@ -146,24 +153,15 @@ def _struct_type(tree: dict[str, Any]) -> str:
 
 
 def _access(tree: dict[str, Any], path: Sequence[str]) -> str:
-    """Field access into the transformed struct; below a JSON leaf, json_extract."""
+    """Field access into the transformed struct; below a leaf, json_extract_string."""
     expr = "j"
     node: Any = tree
     for depth, key in enumerate(path):
         if node == _LEAF:
-            rest = _json_path(path[depth:])
-            return f"json_extract({expr}, {_sql_string(rest)})"
+            return f"json_extract_string({expr}, {_sql_string(_json_path(path[depth:]))})"
         expr = f"{expr}[{_sql_string(key)}]"
         node = node[key]
     return expr
-
-
-def _leaf_text(x: str) -> str:
-    return (
-        f"CASE json_type({x}) WHEN 'VARCHAR' THEN json_extract_string({x}, '$') "
-        f"WHEN 'BOOLEAN' THEN CASE WHEN CAST({x} AS VARCHAR) = 'true' THEN '1' ELSE '0' END "
-        f"WHEN 'NULL' THEN NULL ELSE CAST({x} AS VARCHAR) END"
-    )
 
 
 def _json_path(path: Sequence[str]) -> str:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
+from operator import itemgetter
 from typing import Any, cast
 
 from confluent_kafka import (
@@ -238,13 +240,13 @@ class KafkaSource(Source):
             return got
         partitions: list[int] = list(map(_partition, msgs))
         distinct = set(partitions)
+        if len(distinct) > 1:  # a stable sort by partition keeps each partition's order
+            order = sorted(range(len(msgs)), key=partitions.__getitem__)
+            msgs = list(itemgetter(*order)(msgs))
+            partitions = sorted(partitions)
         got = 0
         for p in distinct:
-            mine = (
-                msgs
-                if len(distinct) == 1
-                else [m for m, q in zip(msgs, partitions, strict=True) if q == p]
-            )
+            mine = msgs[bisect_left(partitions, p) : bisect_right(partitions, p)]
             bucket = buckets.setdefault(p, [])
             room = max(cap - len(bucket), 0)
             bucket.extend(mine[:room])
