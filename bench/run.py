@@ -91,6 +91,9 @@ def main() -> int:
     parser.add_argument(
         "--only", help="comma-separated scenarios to run (ceiling and naive always run)"
     )
+    parser.add_argument(
+        "--kafka-config", default="{}", help="CONFIG JSON for the Sluice load pipelines"
+    )
     args = parser.parse_args()
     n = args.messages
     results: dict[str, dict[str, Any]] = {}
@@ -100,7 +103,7 @@ def main() -> int:
         json_bytes = fill(bs, "json", readings(n, "json"))
         csv_bytes = fill(bs, "csv", readings(n, "csv"))
         create_topic(bs, "fresh", PARTITIONS)
-        common = {"bootstrap": bs, "partitions": PARTITIONS}
+        common = {"bootstrap": bs, "partitions": PARTITIONS, "kafka_config": args.kafka_config}
 
         def db(name: str) -> str:
             return os.path.join(tmp, f"{name}.duckdb")
