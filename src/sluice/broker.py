@@ -6,8 +6,11 @@ stops. Point pipelines at a real Kafka cluster in production; the SQL does not c
 
 from __future__ import annotations
 
+import ctypes
+import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from types import TracebackType
@@ -18,6 +21,15 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from sluice.errors import SluiceError
 
 HOST = "127.0.0.1"  # never listen beyond this machine
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the broker's process before exec: on Linux, have the kernel terminate it if the
+    process that started it dies (even by SIGKILL), so that no broker is left behind."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -66,6 +78,7 @@ class LocalBroker:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,  # Ctrl-C reaches Sluice, which stops the broker in order
+            preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
