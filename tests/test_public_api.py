@@ -37,3 +37,16 @@ def test_a_result_stays_whole_when_another_statement_runs_first() -> None:
         assert first.fetchone() == (0,)
         assert db.execute("SELECT 42").fetchall() == [(42,)]
         assert first.fetchall() == [(i,) for i in range(1, 5000)]
+
+
+def test_cursor_opens_a_session_with_its_own_transaction(tmp_path: object) -> None:
+    with sluice.connect() as db:
+        db.execute("CREATE TABLE t (a INT)")
+        other = db.cursor()
+        other.execute("BEGIN")
+        other.execute("INSERT INTO t VALUES (1)")
+        assert db.execute("SELECT count(*) FROM t").fetchall() == [(0,)]  # not committed yet
+        other.execute("COMMIT")
+        assert db.execute("SELECT count(*) FROM t").fetchall() == [(1,)]
+        assert other.execute("SHOW PIPELINES").fetchall() == []
+        other.close()

@@ -6,32 +6,52 @@ from types import TracebackType
 
 from sluice.engine import Engine
 from sluice.result import Result
-from sluice.sql import parse, split_statements
+from sluice.sql import ast, parse, split_statements
 from sluice.stores import open_store
 
 
 class Connection:
-    """A database with pipelines. Pipeline statements run in Sluice; any other SQL goes to
-    the store (DuckDB) unchanged. Use it from one thread; open it once per process."""
+    """A session on a database with pipelines. Pipeline statements run in Sluice; any other SQL
+    goes to the store (DuckDB) unchanged, in this session's own transaction.
 
-    def __init__(self, database: str = ":memory:") -> None:
+    Use a connection from one thread at a time; ``cursor()`` opens another session on the same
+    database for another thread (as DuckDB's ``cursor()`` does). Open a file once per process.
+    """
+
+    def __init__(self, database: str = ":memory:", *, _engine: Engine | None = None) -> None:
         self.database = database
-        self._engine = Engine(open_store(database))
-        self._engine.resume()
+        self._owner = _engine is None
+        if _engine is None:
+            _engine = Engine(open_store(database))
+            _engine.resume()
+        self._engine = _engine
+        self._store = _engine.store.fork()
         self._closed = False
+
+    def cursor(self) -> Connection:
+        """Another session on this database, with its own transaction."""
+        return Connection(self.database, _engine=self._engine)
 
     def execute(self, sql: str) -> Result:
         """Run one statement, or several separated by ``;``; returns the last one's result."""
         result = Result()
         for statement in split_statements(sql):
-            result = self._engine.execute(parse(statement))
+            stmt = parse(statement)
+            if isinstance(stmt, ast.Passthrough):
+                result = self._store.execute(stmt.sql)
+            else:
+                result = self._engine.execute(stmt)
         return result
 
     def close(self) -> None:
-        """Stop running pipelines after their current batch and close the database. Their
-        state stays Running, so they resume the next time the database is opened."""
-        if not self._closed:
-            self._closed = True
+        """Close this session. Closing the connection that opened the database also stops its
+        pipelines after their current batch; their state stays Running, so they resume the
+        next time the database is opened."""
+        if self._closed:
+            return
+        self._closed = True
+        self._store.close()
+        if self._owner:
             self._engine.close()
             self._engine.store.close()
 

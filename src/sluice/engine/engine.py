@@ -29,13 +29,15 @@ RUNNING, STOPPED, ERROR = "Running", "Stopped", "Error"
 
 
 class Engine:
-    """Executes statements for one connection. ``store`` is used only from the caller's
-    thread; every runner works on a fork of it."""
+    """Runs the pipeline statements of every session of one database. Its ``store`` holds the
+    catalog and is used by one statement at a time (a lock); every runner and every session
+    works on a fork of it."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._runners: dict[str, PipelineRunner] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the runners map
+        self._statement = threading.RLock()  # one pipeline statement at a time
         self._handlers: dict[type, Callable[[Any], Result]] = {
             ast.CreatePipeline: self._create,
             ast.StartPipeline: self._start,
@@ -50,9 +52,10 @@ class Engine:
         }
 
     def execute(self, stmt: ast.Statement) -> Result:
-        if isinstance(stmt, ast.Passthrough):
-            return self.store.execute(stmt.sql)
-        return self._handlers[type(stmt)](stmt)
+        with self._statement:
+            if isinstance(stmt, ast.Passthrough):
+                return self.store.execute(stmt.sql)
+            return self._handlers[type(stmt)](stmt)
 
     def resume(self) -> None:
         """Start the pipelines that were Running when the database was last closed."""
