@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -29,6 +30,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     group.add_argument("-e", "--execute", metavar="SQL", help="statements to run, then exit")
     group.add_argument("-f", "--file", metavar="FILE", help="a file of statements to run")
 
+    serve = commands.add_parser("serve", help="serve the database over the MySQL protocol")
+    serve.add_argument("--db", required=True, help="database file")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--mysql-port", type=int, default=3307)
+    serve.add_argument("--user", default=os.environ.get("SLUICE_USER", "root"))
+    serve.add_argument(
+        "--password",
+        default=os.environ.get("SLUICE_PASSWORD", ""),
+        help="(or SLUICE_PASSWORD); empty: no password",
+    )
+
     produce = commands.add_parser("produce", help="send standard input, a message per line")
     produce.add_argument("topic")
     produce.add_argument("--broker", default="127.0.0.1:9092", help="bootstrap servers")
@@ -51,6 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _broker(args.port)
         if args.command == "sql":
             return _sql(args)
+        if args.command == "serve":
+            return _serve(args)
         if args.command == "produce":
             return _produce(args.broker, args.topic, args.partitions)
         from sluice.demo import run_demo
@@ -91,6 +105,22 @@ def _produce(bootstrap: str, topic: str, partitions: int) -> int:
     lines = (line.rstrip(b"\r\n") for line in sys.stdin.buffer)
     sent = produce(bootstrap, topic, (line for line in lines if line), partitions=partitions)
     print(f"sent {sent} messages to {topic}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import sluice
+    from sluice.server import serve
+
+    logging.getLogger("sluice").setLevel(logging.INFO)  # a line per connection and state change
+    db = sluice.connect(args.db)  # resumes the pipelines left Running
+    try:
+        serve(db, host=args.host, port=args.mysql_port, user=args.user, password=args.password)
+    except OSError as exc:
+        raise SluiceError(f"cannot listen on {args.host}:{args.mysql_port}: {exc}") from exc
+    finally:
+        db.close()
+    print("stopped; the database is closed")
     return 0
 
 

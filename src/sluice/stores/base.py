@@ -77,6 +77,11 @@ _VIEW_REF = re.compile(
 )
 
 
+def mentions_views(sql: str) -> bool:
+    """Whether ``sql`` reads one of the monitoring views."""
+    return any(m.group(2).upper() in VIEW_NAMES for m in _VIEW_REF.finditer(sql))
+
+
 def route_views(sql: str, schema: str) -> str:
     """Point ``information_schema.PIPELINES*`` at the store's views in ``schema``."""
 

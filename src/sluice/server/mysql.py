@@ -1,0 +1,219 @@
+"""The MySQL wire protocol (as SingleStore speaks it), on mysql-mimic.
+
+Each client connection is a session with its own DuckDB connection (its own transaction);
+pipeline statements go to the database's engine. Blocking work runs on worker threads, never
+on the event loop, and rows stream to the client in chunks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC
+from typing import Any
+
+from mysql_mimic import (
+    ColumnType,
+    IdentityProvider,
+    MysqlServer,
+    NativePasswordAuthPlugin,
+    ResultColumn,
+    ResultSet,
+    Session,
+    User,
+)
+from mysql_mimic.errors import ErrorCode, MysqlError
+from sqlglot import exp
+from sqlglot.errors import ParseError as SqlglotParseError
+
+from sluice.connection import Connection
+from sluice.errors import ParseError, SluiceError
+from sluice.result import Result
+from sluice.sql import is_pipeline_statement
+from sluice.stores.base import mentions_views
+
+log = logging.getLogger("sluice.server")
+
+CHUNK = 2048  # rows fetched per trip to the worker thread
+
+# DuckDB type (its leading word) → MySQL column type. Anything else travels as text.
+_TYPES = {
+    "BOOLEAN": ColumnType.TINY,
+    "TINYINT": ColumnType.TINY,
+    "UTINYINT": ColumnType.SHORT,
+    "SMALLINT": ColumnType.SHORT,
+    "USMALLINT": ColumnType.LONG,
+    "INTEGER": ColumnType.LONG,
+    "UINTEGER": ColumnType.LONGLONG,
+    "BIGINT": ColumnType.LONGLONG,
+    "FLOAT": ColumnType.FLOAT,
+    "DOUBLE": ColumnType.DOUBLE,
+    "DECIMAL": ColumnType.NEWDECIMAL,
+    "DATE": ColumnType.DATE,
+    "TIME": ColumnType.TIME,
+    "TIMESTAMP": ColumnType.DATETIME,
+    "TIMESTAMP_S": ColumnType.DATETIME,
+    "TIMESTAMP_MS": ColumnType.DATETIME,
+    "TIMESTAMP_NS": ColumnType.DATETIME,
+    "BLOB": ColumnType.BLOB,
+}
+
+
+def column_type(duckdb_type: str) -> ColumnType:
+    name = duckdb_type.upper()
+    if name.startswith("TIMESTAMP WITH TIME ZONE"):
+        return ColumnType.DATETIME
+    if name.endswith("[]") or name.startswith(("STRUCT", "MAP", "UNION")):
+        return ColumnType.VARCHAR
+    return _TYPES.get(name.split("(")[0].split(" ")[0], ColumnType.VARCHAR)
+
+
+def _text(value: Any) -> Any:
+    """A value MySQL's text columns can carry: nested values as JSON text."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (list, dict, tuple)):
+        return json.dumps(value, default=str)
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return str(value)
+
+
+def _converter(kind: ColumnType, duckdb_type: str) -> Callable[[Any], Any] | None:
+    """How a column's Python values become what mysql-mimic encodes; None: as they are."""
+    if duckdb_type.upper().startswith("TIMESTAMP WITH TIME ZONE"):
+        # MySQL DATETIME has no zone: send UTC, as SingleStore does for TIMESTAMP.
+        return lambda v: v if v is None else v.astimezone(UTC).replace(tzinfo=None)
+    if kind is ColumnType.TINY and duckdb_type.upper() == "BOOLEAN":
+        return lambda v: v if v is None else int(v)
+    if kind is ColumnType.VARCHAR:
+        return _text
+    return None
+
+
+class SluiceSession(Session):  # type: ignore[misc]  # mysql-mimic ships no type hints
+    """One client connection: a session on the shared database."""
+
+    def __init__(self, database: Connection) -> None:
+        super().__init__()
+        self._database = database
+        self._conn: Connection | None = None
+        # mysql-mimic would answer FROM-less SELECTs itself (not in DuckDB) and swallow
+        # BEGIN/COMMIT/ROLLBACK: both must reach the store.
+        for middleware in (
+            self._static_query_middleware,
+            self._begin_middleware,
+            self._commit_middleware,
+            self._rollback_middleware,
+        ):
+            self.middlewares.remove(middleware)
+
+    async def init(self, connection: Any) -> None:
+        await super().init(connection)
+        self._conn = await asyncio.to_thread(self._database.cursor)
+        self.database = "main"  # DuckDB's default schema: SHOW TABLES works without USE
+        log.info("connection %s opened", connection.connection_id)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await asyncio.to_thread(self._conn.close)
+            self._conn = None
+        log.info("connection %s closed", self.connection.connection_id)
+        await super().close()
+
+    async def handle_query(self, sql: str, attrs: dict[str, str]) -> Any:
+        if is_pipeline_statement(sql) or mentions_views(sql):
+            # Pipeline statements are not MySQL, and the monitoring views live in the store:
+            # neither may go through mysql-mimic's parser and information_schema emulation.
+            return await self._run(sql)
+        try:
+            return await super().handle_query(sql, attrs)
+        except SqlglotParseError:
+            return await self._run(sql)  # DuckDB SQL that MySQL's grammar does not know
+
+    async def query(self, expression: exp.Expression, sql: str, attrs: dict[str, str]) -> Any:
+        # The client's text, unchanged (mysql-mimic's transpiling would turn TIMESTAMP into
+        # TIMESTAMPTZ), unless mysql-mimic rewrote the statement (e.g. CONNECTION_ID()).
+        original = self._parse(sql)
+        if len(original) != 1 or original[0] != expression:
+            sql = expression.sql(dialect="duckdb")
+        return await self._run(sql)
+
+    async def schema(self) -> dict[str, Any]:
+        result = await self._run_blocking(
+            "SELECT table_schema, table_name, column_name, data_type "
+            "FROM information_schema.columns WHERE table_schema <> 'sluice'"
+        )
+        tables: dict[str, dict[str, dict[str, str]]] = {}
+        for schema, table, column, kind in result.fetchall():
+            tables.setdefault(schema, {}).setdefault(table, {})[column] = kind
+        return tables
+
+    async def _run_blocking(self, sql: str) -> Result:
+        assert self._conn is not None, "the session is not open"
+        try:
+            return await asyncio.to_thread(self._conn.execute, sql)
+        except ParseError as exc:
+            raise MysqlError(str(exc), ErrorCode.PARSE_ERROR) from exc
+        except SluiceError as exc:
+            raise MysqlError(str(exc)) from exc
+
+    async def _run(self, sql: str) -> ResultSet | tuple[Sequence[Any], Sequence[str]]:
+        result = await self._run_blocking(sql)
+        for warning in result.warnings:
+            log.warning("%s", warning)
+        if not result.columns:
+            return [], []
+        types = result.types or ["VARCHAR"] * len(result.columns)
+        kinds = [column_type(t) for t in types]
+        columns = [
+            ResultColumn(name, kind) for name, kind in zip(result.columns, kinds, strict=True)
+        ]
+        convert = [_converter(k, t) for k, t in zip(kinds, types, strict=True)]
+        return ResultSet(_stream(result, convert), columns)
+
+
+async def _stream(
+    result: Result, convert: Sequence[Callable[[Any], Any] | None]
+) -> AsyncIterator[Sequence[Any]]:
+    """Rows in chunks fetched on a worker thread, so a big result never sits in memory whole
+    and never blocks the event loop."""
+    needs = any(c is not None for c in convert)
+    while True:
+        rows = await asyncio.to_thread(result.fetchmany, CHUNK)
+        if not rows:
+            return
+        for row in rows:
+            if needs:
+                yield [v if c is None else c(v) for v, c in zip(row, convert, strict=True)]
+            else:
+                yield row
+
+
+class PasswordIdentityProvider(IdentityProvider):  # type: ignore[misc]
+    """One user with a password (mysql_native_password)."""
+
+    def __init__(self, user: str, password: str) -> None:
+        self._user = User(
+            name=user,
+            auth_string=NativePasswordAuthPlugin.create_auth_string(password) if password else None,
+            auth_plugin=NativePasswordAuthPlugin.name,
+        )
+
+    def get_plugins(self) -> Sequence[NativePasswordAuthPlugin]:
+        return [NativePasswordAuthPlugin()]
+
+    async def get_user(self, username: str) -> User | None:
+        return self._user if username == self._user.name else None
+
+
+def make_server(database: Connection, *, user: str = "root", password: str = "") -> MysqlServer:
+    return MysqlServer(
+        session_factory=lambda: SluiceSession(database),
+        identity_provider=PasswordIdentityProvider(user, password),
+    )
+
+
+__all__ = ["SluiceSession", "column_type", "make_server"]
