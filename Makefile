@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean tools
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,17 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-test: $(STAMP)
+test: $(STAMP) tools
 	$(BIN)/pytest -W error $(PYTEST_ARGS)
+
+# A real MySQL client for the wire-protocol tests, from Debian's packages.
+tools:
+	@command -v mariadb >/dev/null || { \
+	  echo "installing the mariadb client (Debian package mariadb-client)"; \
+	  (apt-get install -y -qq --no-install-recommends mariadb-client >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null && \
+	    apt-get install -y -qq --no-install-recommends mariadb-client >/dev/null)) || \
+	  echo "could not install mariadb-client: the tests that use it will be skipped"; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

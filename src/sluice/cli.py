@@ -110,7 +110,13 @@ def _produce(bootstrap: str, topic: str, partitions: int) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     import sluice
-    from sluice.server import serve
+
+    try:
+        from sluice.server import serve
+    except ImportError as exc:
+        raise SluiceError(
+            f"sluice serve needs mysql-mimic: pip install 'sluice[server]' ({exc})"
+        ) from exc
 
     logging.getLogger("sluice").setLevel(logging.INFO)  # a line per connection and state change
     db = sluice.connect(args.db)  # resumes the pipelines left Running

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC
 from typing import Any
@@ -24,6 +25,7 @@ from mysql_mimic import (
     Session,
     User,
 )
+from mysql_mimic.charset import CharacterSet
 from mysql_mimic.errors import ErrorCode, MysqlError
 from sqlglot import exp
 from sqlglot.errors import ParseError as SqlglotParseError
@@ -48,6 +50,9 @@ _TYPES = {
     "INTEGER": ColumnType.LONG,
     "UINTEGER": ColumnType.LONGLONG,
     "BIGINT": ColumnType.LONGLONG,
+    "UBIGINT": ColumnType.NEWDECIMAL,
+    "HUGEINT": ColumnType.NEWDECIMAL,  # sum() of integers, for one
+    "UHUGEINT": ColumnType.NEWDECIMAL,
     "FLOAT": ColumnType.FLOAT,
     "DOUBLE": ColumnType.DOUBLE,
     "DECIMAL": ColumnType.NEWDECIMAL,
@@ -169,7 +174,10 @@ class SluiceSession(Session):  # type: ignore[misc]  # mysql-mimic ships no type
         types = result.types or ["VARCHAR"] * len(result.columns)
         kinds = [column_type(t) for t in types]
         columns = [
-            ResultColumn(name, kind) for name, kind in zip(result.columns, kinds, strict=True)
+            ResultColumn(
+                n, k, CharacterSet.binary if k is ColumnType.BLOB else CharacterSet.utf8mb4
+            )
+            for n, k in zip(result.columns, kinds, strict=True)
         ]
         convert = [_converter(k, t) for k, t in zip(kinds, types, strict=True)]
         return ResultSet(_stream(result, convert), columns)
@@ -206,7 +214,15 @@ class PasswordIdentityProvider(IdentityProvider):  # type: ignore[misc]
         return [NativePasswordAuthPlugin()]
 
     async def get_user(self, username: str) -> User | None:
-        return self._user if username == self._user.name else None
+        if username == self._user.name:
+            return self._user
+        # An unknown name gets the same "Access denied" as a wrong password: no way to learn
+        # which user names exist.
+        return User(
+            name=username,
+            auth_string=NativePasswordAuthPlugin.create_auth_string(secrets.token_hex(16)),
+            auth_plugin=NativePasswordAuthPlugin.name,
+        )
 
 
 def make_server(database: Connection, *, user: str = "root", password: str = "") -> MysqlServer:

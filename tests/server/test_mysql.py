@@ -1,0 +1,143 @@
+"""The MySQL wire protocol, against a running `sluice serve`, with real MySQL clients."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import shutil
+import subprocess
+from collections.abc import Callable
+from decimal import Decimal
+
+import pymysql
+import pytest
+
+from sluice.testing import LocalBroker, produce, wait_for
+from tests.server.conftest import PASSWORD, Server
+
+
+def test_types_round_trip(server: Server) -> None:
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE t (i INTEGER, bi BIGINT, f DOUBLE, d DECIMAL(10, 3), s VARCHAR, "
+            "b BOOLEAN, dt DATE, ts TIMESTAMP, tz TIMESTAMPTZ, bl BLOB, l INTEGER[], "
+            "st STRUCT(a INTEGER, b VARCHAR), j JSON, n INTEGER)"
+        )
+        cur.execute(
+            "INSERT INTO t VALUES (-7, 9007199254740993, 2.5, 12.345, 'héllo ☃', true, "
+            "'2026-11-22', '2026-11-22 07:08:09.123456', '2026-11-22 07:08:09+02', "
+            "'\\xAA\\xBB'::BLOB, [1, 2], {'a': 1, 'b': 'x'}, '{\"k\": [1]}', NULL)"
+        )
+        cur.execute("SELECT * FROM t")
+        row = cur.fetchone()
+        assert row == (
+            -7,
+            9007199254740993,
+            2.5,
+            Decimal("12.345"),
+            "héllo ☃",
+            1,
+            datetime.date(2026, 11, 22),
+            datetime.datetime(2026, 11, 22, 7, 8, 9, 123456),
+            datetime.datetime(2026, 11, 22, 5, 8, 9),  # with a time zone: sent as UTC
+            b"\xaa\xbb",
+            "[1, 2]",
+            json.dumps({"a": 1, "b": "x"}),
+            '{"k": [1]}',
+            None,
+        )
+
+
+def test_client_chatter_and_transactions(server: Server) -> None:
+    with server.connect() as conn, conn.cursor() as cur:
+        for statement in ("SET NAMES utf8mb4", "SET autocommit = 1", "USE main"):
+            cur.execute(statement)
+        cur.execute("SELECT @@version")
+        assert cur.fetchone() is not None
+        cur.execute("CREATE TABLE t (a INTEGER)")
+        cur.execute("SHOW TABLES")
+        assert ("t",) in cur.fetchall()
+        cur.execute("DESCRIBE t")
+        assert cur.fetchone()[:2] == ("a", "INTEGER")  # type: ignore[index]
+        cur.execute("SHOW DATABASES")
+        assert ("main",) in cur.fetchall()
+        cur.execute("BEGIN")
+        cur.execute("INSERT INTO t VALUES (1)")
+        cur.execute("ROLLBACK")
+        cur.execute("SELECT count(*) FROM t")
+        assert cur.fetchone() == (0,)
+        cur.execute("SELECT 41 + 1")
+        assert cur.fetchone() == (42,)
+
+
+def test_errors_come_back_as_mysql_errors(server: Server) -> None:
+    with server.connect() as conn, conn.cursor() as cur:
+        with pytest.raises(pymysql.err.MySQLError) as info:
+            cur.execute("CREATE PIPELINE p AS\nLOAD DATA KAFKA INTO TABLE t")
+        assert "KAFKA address" in str(info.value) and "line 2, column 17" in str(info.value)
+        with pytest.raises(pymysql.err.MySQLError, match="missing_table"):
+            cur.execute("SELECT * FROM missing_table")
+        cur.execute("SELECT 1")  # the connection is still usable
+        assert cur.fetchone() == (1,)
+
+
+def test_a_wrong_password_is_refused(server: Server) -> None:
+    with pytest.raises(pymysql.err.OperationalError, match="Access denied"):
+        pymysql.connect(host="127.0.0.1", port=server.port, user="root", password="wrong")
+    with pytest.raises(pymysql.err.OperationalError, match="Access denied"):
+        pymysql.connect(host="127.0.0.1", port=server.port, user="nobody", password=PASSWORD)
+
+
+def test_a_pipeline_created_and_watched_over_the_wire(
+    server: Server, broker: LocalBroker, topic: Callable[..., str]
+) -> None:
+    name = topic(2)
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE r (id INTEGER, v DOUBLE)")
+        cur.execute(
+            f"CREATE PIPELINE p AS LOAD DATA KAFKA '{broker.bootstrap}/{name}' "
+            'CREDENTIALS \'{"sasl.password": "hunter2"}\' '
+            "INTO TABLE r FORMAT JSON (id <- id, v <- v)"
+        )
+        cur.execute("START PIPELINE p")
+        produce(broker.bootstrap, name, [json.dumps({"id": i, "v": i / 2}).encode()
+                                         for i in range(500)], partitions=2)  # fmt: skip
+
+        def loaded() -> int:
+            cur.execute("SELECT count(*) FROM r")
+            row = cur.fetchone()
+            return int(row[0]) if row else 0
+
+        wait_for(lambda: loaded() == 500, message="rows over the wire")
+        cur.execute(
+            "SELECT sum(ROWS_STREAMED) FROM information_schema.PIPELINES_BATCHES_SUMMARY "
+            "WHERE PIPELINE_NAME = 'p'"
+        )
+        assert cur.fetchone() == (Decimal(500),)
+        cur.execute("SHOW CREATE PIPELINE p")
+        text = cur.fetchone()[1]  # type: ignore[index]
+        cur.execute("SELECT CONFIG_JSON FROM information_schema.PIPELINES")
+        config = cur.fetchone()[0]  # type: ignore[index]
+        assert "hunter2" not in text and "hunter2" not in config
+        cur.execute("STOP PIPELINE p")
+        cur.execute("SHOW PIPELINES")
+        assert cur.fetchall() == (("p", "Stopped"),)
+
+
+@pytest.mark.skipif(
+    shutil.which("mariadb") is None, reason="mariadb client not installed (make tools)"
+)
+def test_the_mariadb_command_line_client(server: Server) -> None:
+    def mariadb(sql: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["mariadb", "-h", "127.0.0.1", "-P", str(server.port), "-u", "root",
+             f"-p{PASSWORD}", "--batch", "-e", sql],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+
+    out = mariadb("CREATE TABLE m (a INTEGER, s VARCHAR); INSERT INTO m VALUES (1, 'ok'); "
+                  "SELECT * FROM m; SHOW PIPELINES;")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[:2] == ["a\ts", "1\tok"]
+    bad = mariadb("SELEC 1")
+    assert bad.returncode != 0 and "ERROR" in bad.stderr
