@@ -26,6 +26,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     sql = commands.add_parser("sql", help="run SQL statements, or an interactive shell")
     sql.add_argument("--db", default=":memory:", help="database file (default: in memory)")
+    sql.add_argument("--host", help="connect to a running `sluice serve` instead of a file")
+    sql.add_argument("--port", type=int, default=3307)
+    sql.add_argument("--user", default=os.environ.get("SLUICE_USER", "root"))
+    sql.add_argument("--password", default=os.environ.get("SLUICE_PASSWORD", ""))
     group = sql.add_mutually_exclusive_group()
     group.add_argument("-e", "--execute", metavar="SQL", help="statements to run, then exit")
     group.add_argument("-f", "--file", metavar="FILE", help="a file of statements to run")
@@ -134,14 +138,21 @@ def _sql(args: argparse.Namespace) -> int:
     import sluice
     from sluice.shell import interactive, run_script
 
-    db = sluice.connect(args.db)
+    if args.host:
+        from sluice.server.client import RemoteConnection
+
+        db: sluice.Connection | RemoteConnection = RemoteConnection(
+            args.host, args.port, args.user, args.password
+        )
+    else:
+        db = sluice.connect(args.db)
     try:
         if args.execute is not None:
             return run_script(db.execute, args.execute)
         if args.file is not None:
             with open(args.file, encoding="utf-8") as fh:
                 return run_script(db.execute, fh.read())
-        return interactive(db.execute, f"sluice {__version__} — database {args.db}")
+        return interactive(db.execute, f"sluice {__version__} — database {db.database}")
     finally:
         db.close()
 

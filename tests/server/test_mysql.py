@@ -6,6 +6,7 @@ import datetime
 import json
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -141,3 +142,21 @@ def test_the_mariadb_command_line_client(server: Server) -> None:
     assert out.stdout.splitlines()[:2] == ["a\ts", "1\tok"]
     bad = mariadb("SELEC 1")
     assert bad.returncode != 0 and "ERROR" in bad.stderr
+
+
+def test_sluice_sql_connects_to_a_running_server(server: Server) -> None:
+    sluice_sql = [sys.executable, "-m", "sluice.cli", "sql"]
+    remote = subprocess.run(
+        [*sluice_sql, "--host", "127.0.0.1", "--port", str(server.port), "--password", PASSWORD,
+         "-e", "CREATE TABLE x (a INTEGER); INSERT INTO x VALUES (5); SELECT a FROM x"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert remote.returncode == 0, remote.stderr
+    assert "| 5 |" in remote.stdout
+    local = subprocess.run(
+        [*sluice_sql, "--db", server.db_path, "-e", "SELECT 1"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert local.returncode == 1
+    assert f"in use by process {server.process.pid}" in local.stderr
+    assert "sluice sql --host 127.0.0.1 --port 3307" in local.stderr

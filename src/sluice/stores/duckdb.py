@@ -53,9 +53,10 @@ def _connect(path: str) -> duckdb.DuckDBPyConnection:
         pid = int(m.group(2))
         raise DatabaseLockedError(
             f"database {path} is in use by process {pid} ({_command_line(pid) or m.group(1)}). "
-            "A DuckDB file is opened by one process at a time: run your statements in that "
-            "process, or stop it first (pipelines it left Running resume when the file is "
-            "opened again)."
+            "A DuckDB file is opened by one process at a time: if it is `sluice serve`, connect "
+            "to it with `sluice sql --host 127.0.0.1 --port 3307` (its --mysql-port); else run "
+            "your statements in that process, or stop it first (pipelines it left Running "
+            "resume when the file is opened again)."
         ) from exc
 
 
