@@ -16,11 +16,12 @@ import tempfile
 import threading
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from confluent_kafka import Producer
 
 import sluice
-from sluice.broker import LocalBroker, create_topic
+from sluice.broker import LocalBroker, create_topic, free_port
 from sluice.shell import format_result
 
 RIGS = ("NORTH-1", "NORTH-2", "DELTA-7", "GULF-3", "BRENT-5")
@@ -128,9 +129,12 @@ def run_demo(duration: float | None = None, rate: int = 20_000, db_path: str | N
         producer = SteadyProducer(broker.bootstrap, rate)
         producer.start()
         db = sluice.connect(path)
+        server = _serve(db)
         try:
             db.execute(SETUP_SQL.format(bootstrap=broker.bootstrap))
-            print(f"Database {path}: table readings, pipeline sensors (Running)\n")
+            print(f"Database {path}: table readings, pipeline sensors (Running)")
+            if server is not None:
+                print(CONNECT.format(port=server.port))
             loaded, elapsed = _watch(db, producer, duration, tty)
             producer.stopped.set()
             producer.join()
@@ -140,6 +144,8 @@ def run_demo(duration: float | None = None, rate: int = 20_000, db_path: str | N
             db.execute("STOP PIPELINE sensors")
         finally:
             producer.stopped.set()
+            if server is not None:
+                server.stop()
             db.close()
     verdict = "exactly once" if count == producer.sent else "MISMATCH"
     print(
@@ -147,6 +153,29 @@ def run_demo(duration: float | None = None, rate: int = 20_000, db_path: str | N
         f"Average while running: {loaded / elapsed:,.0f} rows/s over {elapsed:.1f} s."
     )
     return 0 if count == producer.sent else 1
+
+
+CONNECT = (
+    "\nQuery it while it runs, from another terminal:\n"
+    '  mariadb -h 127.0.0.1 -P {port} -u root -e "SELECT count(*) FROM readings"\n'
+    "  mysql -h 127.0.0.1 -P {port} -u root          (any MySQL client or driver works)\n"
+    "  .venv/bin/python -c \"import pymysql; cur = pymysql.connect(host='127.0.0.1', "
+    "port={port}, user='root').cursor(); cur.execute('SELECT count(*) FROM readings'); "
+    'print(cur.fetchone())"\n'
+)
+
+
+def _serve(db: sluice.Connection) -> Any:
+    """The MySQL endpoint on 3307 (or a free port if that is taken); None without mysql-mimic."""
+    try:
+        from sluice.server import BackgroundServer
+    except ImportError:
+        print("(install sluice[server] to query the demo over the MySQL protocol)")
+        return None
+    try:
+        return BackgroundServer(db, port=3307).start()
+    except OSError:
+        return BackgroundServer(db, port=free_port()).start()
 
 
 def _watch(

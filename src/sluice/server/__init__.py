@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 
 from sluice.connection import Connection
 from sluice.server.mysql import make_server
@@ -34,4 +35,45 @@ async def _serve(database: Connection, host: str, port: int, user: str, password
     await server.wait_closed()
 
 
-__all__ = ["serve"]
+class BackgroundServer:
+    """The MySQL endpoint on a thread of its own (for embedding, e.g. the demo)."""
+
+    def __init__(self, database: Connection, *, host: str = "127.0.0.1", port: int = 3307) -> None:
+        self.host, self.port = host, port
+        self._server = make_server(database)
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="mysql-server", daemon=True)
+
+    def start(self) -> BackgroundServer:
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._server.start_server(host=self.host, port=self.port))
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self._loop.run_forever()
+
+    def stop(self) -> None:
+        async def close() -> None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._loop.stop()
+
+        if self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(close(), self._loop)
+            self._thread.join(30)
+        self._loop.close()
+
+
+__all__ = ["BackgroundServer", "serve"]
