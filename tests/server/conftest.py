@@ -41,6 +41,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     assert process.stdout is not None
     wait_for(lambda: "MySQL protocol on" in process.stdout.readline(), timeout=30)  # type: ignore[union-attr]
     yield Server(port, db_path, process)
-    process.terminate()
-    process.wait(30)
+    process.terminate()  # SIGTERM: pipelines finish their batch, the file closes cleanly
+    assert process.wait(30) == 0
+    assert "the database is closed" in process.stdout.read()
     process.stdout.close()

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from decimal import Decimal
 
@@ -160,3 +161,24 @@ def test_sluice_sql_connects_to_a_running_server(server: Server) -> None:
     assert local.returncode == 1
     assert f"in use by process {server.process.pid}" in local.stderr
     assert "sluice sql --host 127.0.0.1 --port 3307" in local.stderr
+
+
+def test_a_long_query_does_not_block_other_connections(server: Server) -> None:
+    slow_done = threading.Event()
+
+    def slow() -> None:
+        with server.connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM range(4000000000) WHERE range % 7 = 3")
+            cur.fetchall()
+        slow_done.set()
+
+    worker = threading.Thread(target=slow)
+    worker.start()
+    try:
+        for _ in range(8):  # eight quick questions, each on a connection of its own
+            with server.connect() as conn, conn.cursor() as cur:
+                cur.execute("SELECT 1")
+                assert cur.fetchone() == (1,)
+        assert not slow_done.is_set(), "the slow query finished first: the test proved nothing"
+    finally:
+        worker.join(120)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from sluice.connection import Connection
 from sluice.server.mysql import make_server
@@ -21,7 +22,15 @@ def serve(
     asyncio.run(_serve(database, host, port, user, password))
 
 
+# Statements run on worker threads; each running statement holds one, so there are enough
+# for many clients with long queries (asyncio's default is the number of CPUs + 4).
+WORKERS = 64
+
+
 async def _serve(database: Connection, host: str, port: int, user: str, password: str) -> None:
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(WORKERS, thread_name_prefix="sql")
+    )
     server = make_server(database, user=user, password=password)
     await server.start_server(host=host, port=port)
     stop = asyncio.Event()
@@ -55,6 +64,7 @@ class BackgroundServer:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
+        self._loop.set_default_executor(ThreadPoolExecutor(WORKERS, thread_name_prefix="sql"))
         try:
             self._loop.run_until_complete(self._server.start_server(host=self.host, port=self.port))
         except BaseException as exc:
