@@ -129,7 +129,9 @@ def test_a_pipeline_created_and_watched_over_the_wire(
 @pytest.mark.skipif(
     shutil.which("mariadb") is None, reason="mariadb client not installed (make tools)"
 )
-def test_the_mariadb_command_line_client(server: Server) -> None:
+def test_the_mariadb_command_line_client(
+    server: Server, broker: LocalBroker, topic: Callable[..., str]
+) -> None:
     def mariadb(sql: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             ["mariadb", "-h", "127.0.0.1", "-P", str(server.port), "-u", "root",
@@ -143,6 +145,22 @@ def test_the_mariadb_command_line_client(server: Server) -> None:
     assert out.stdout.splitlines()[:2] == ["a\ts", "1\tok"]
     bad = mariadb("SELEC 1")
     assert bad.returncode != 0 and "ERROR" in bad.stderr
+
+    name = topic(2)
+    created = mariadb(
+        "CREATE TABLE ev (id INTEGER); "
+        f"CREATE PIPELINE ev AS LOAD DATA KAFKA '{broker.bootstrap}/{name}' "
+        "INTO TABLE ev FORMAT JSON (id <- id); START PIPELINE ev;"
+    )
+    assert created.returncode == 0, created.stderr
+    produce(broker.bootstrap, name, [b'{"id": %d}' % i for i in range(300)], partitions=2)
+    wait_for(lambda: mariadb("SELECT count(*) FROM ev").stdout.split() == ["count_star()", "300"])
+    summary = mariadb(
+        "SELECT sum(ROWS_STREAMED) AS n FROM information_schema.PIPELINES_BATCHES_SUMMARY "
+        "WHERE PIPELINE_NAME = 'ev'; STOP PIPELINE ev;"
+    )
+    assert summary.returncode == 0, summary.stderr
+    assert summary.stdout.split() == ["n", "300"]
 
 
 def test_sluice_sql_connects_to_a_running_server(server: Server) -> None:
