@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC
@@ -98,6 +99,23 @@ def _converter(kind: ColumnType, duckdb_type: str) -> Callable[[Any], Any] | Non
     return None
 
 
+_DATA_STATEMENT = re.compile(
+    r"\s*(SELECT|WITH|INSERT|UPDATE|DELETE|CREATE|DROP|COPY|BEGIN|COMMIT|ROLLBACK)\b", re.I
+)
+# What mysql-mimic must see: session variables, MySQL's own functions, back-quoted names,
+# and the information_schema it emulates for clients and BI tools.
+_NEEDS_MYSQL = re.compile(
+    r"@@|`|information_schema|\b(DATABASE|SCHEMA|USER|CURRENT_USER|SESSION_USER|SYSTEM_USER|"
+    r"CONNECTION_ID|VERSION|LAST_INSERT_ID|FOUND_ROWS|ROW_COUNT)\s*\(",
+    re.I,
+)
+
+
+def _plain(sql: str) -> bool:
+    """A data statement DuckDB can run as the client wrote it."""
+    return bool(_DATA_STATEMENT.match(sql)) and not _NEEDS_MYSQL.search(sql)
+
+
 class SluiceSession(Session):  # type: ignore[misc]  # mysql-mimic ships no type hints
     """One client connection: a session on the shared database."""
 
@@ -129,9 +147,10 @@ class SluiceSession(Session):  # type: ignore[misc]  # mysql-mimic ships no type
         await super().close()
 
     async def handle_query(self, sql: str, attrs: dict[str, str]) -> Any:
-        if is_pipeline_statement(sql) or mentions_views(sql):
-            # Pipeline statements are not MySQL, and the monitoring views live in the store:
-            # neither may go through mysql-mimic's parser and information_schema emulation.
+        if is_pipeline_statement(sql) or mentions_views(sql) or _plain(sql):
+            # Pipeline statements are not MySQL, the monitoring views live in the store, and
+            # plain data statements need no emulation: none goes through mysql-mimic's parser
+            # (a sqlglot parse per statement, in Python, would hold the GIL the pipelines need).
             return await self._run(sql)
         try:
             return await super().handle_query(sql, attrs)
