@@ -9,10 +9,7 @@ import pytest
 
 import sluice
 from sluice.testing import LocalBroker, produce, wait_for
-
-
-def src(broker: LocalBroker, topic: str) -> str:
-    return f"'{broker.bootstrap}/{topic}'"
+from tests.e2e.helpers import kafka
 
 
 def errors(db: sluice.Connection) -> list[tuple[object, ...]]:
@@ -44,7 +41,7 @@ def test_skip_parser_errors_loads_the_good_and_records_the_bad(
     produce(broker.bootstrap, name, [value for value, _ in POISON])
     db.execute("CREATE TABLE t (id INTEGER, n INTEGER, s VARCHAR)")
     db.execute(
-        f"CREATE PIPELINE p AS LOAD DATA KAFKA {src(broker, name)} SKIP PARSER ERRORS "
+        f"CREATE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} SKIP PARSER ERRORS "
         "INTO TABLE t FORMAT JSON (id <- id, n <- n, s <- s)"
     )
     batches = db.execute("START PIPELINE p FOREGROUND").fetchall()
@@ -82,7 +79,7 @@ def test_skip_constraint_errors_records_rows_the_table_rejects(
     produce(broker.bootstrap, name, [json.dumps(v).encode() for v in values])
     db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER NOT NULL CHECK (v > 0))")
     db.execute(
-        f"CREATE PIPELINE p AS LOAD DATA KAFKA {src(broker, name)} SKIP CONSTRAINT ERRORS "
+        f"CREATE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} SKIP CONSTRAINT ERRORS "
         "INTO TABLE t FORMAT JSON (id <- id, v <- v)"
     )
     db.execute("START PIPELINE p FOREGROUND")
@@ -102,7 +99,7 @@ def test_skip_duplicate_key_errors_skips_only_duplicates(
     produce(broker.bootstrap, name, first)
     db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)")
     db.execute(
-        f"CREATE PIPELINE p AS LOAD DATA KAFKA {src(broker, name)} SKIP DUPLICATE KEY ERRORS "
+        f"CREATE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} SKIP DUPLICATE KEY ERRORS "
         "INTO TABLE t FORMAT JSON (id <- id, v <- v)"
     )
     db.execute("START PIPELINE p FOREGROUND")
@@ -119,7 +116,7 @@ def test_without_skip_a_bad_record_stops_the_pipeline_with_its_cursor_unchanged(
     name = topic(1)
     db.execute("CREATE TABLE t (id INTEGER)")
     db.execute(
-        f"CREATE PIPELINE p AS LOAD DATA KAFKA {src(broker, name)} "
+        f"CREATE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} "
         "MAX_RETRIES_PER_BATCH_PARTITION 2 INTO TABLE t FORMAT JSON (id <- id)"
     )
     db.execute("START PIPELINE p")
@@ -143,7 +140,7 @@ def test_stop_on_error_off_skips_the_failing_records_and_goes_on(
     name = topic(1)
     db.execute("CREATE TABLE t (id INTEGER)")
     db.execute(
-        f"CREATE PIPELINE p AS LOAD DATA KAFKA {src(broker, name)} "
+        f"CREATE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} "
         "MAX_RETRIES_PER_BATCH_PARTITION 1 STOP_ON_ERROR OFF INTO TABLE t FORMAT JSON (id <- id)"
     )
     db.execute("START PIPELINE p")
@@ -164,7 +161,7 @@ def test_replay_errors_loads_records_a_fixed_pipeline_accepts(
     produce(broker.bootstrap, name, good + odd, partitions=2)
     db.execute("CREATE TABLE t (id INTEGER, temp DOUBLE)")
     create = (
-        f"CREATE OR REPLACE PIPELINE p AS LOAD DATA KAFKA {src(broker, name)} SKIP PARSER ERRORS "
+        f"CREATE OR REPLACE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} SKIP PARSER ERRORS "
         "INTO TABLE t FORMAT JSON (id <- id, temp <- temp)"
     )
     db.execute(create)
@@ -197,7 +194,7 @@ def test_replay_keeps_what_still_fails_and_clear_empties(
     produce(broker.bootstrap, name, [b'{"id": 1}', b"nope", b'{"id": "x"}'])
     db.execute("CREATE TABLE t (id INTEGER)")
     db.execute(
-        f"CREATE PIPELINE p AS LOAD DATA KAFKA {src(broker, name)} SKIP ALL ERRORS "
+        f"CREATE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} SKIP ALL ERRORS "
         "INTO TABLE t FORMAT JSON (id <- id)"
     )
     db.execute("START PIPELINE p FOREGROUND")

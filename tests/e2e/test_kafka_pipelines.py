@@ -9,6 +9,7 @@ import pytest
 
 import sluice
 from sluice.testing import LocalBroker, produce, wait_for
+from tests.e2e.helpers import kafka
 
 
 def readings(n: int, start: int = 0) -> list[bytes]:
@@ -18,10 +19,6 @@ def readings(n: int, start: int = 0) -> list[bytes]:
         ).encode()
         for i in range(start, start + n)
     ]
-
-
-def kafka(broker: LocalBroker, topic: str) -> str:
-    return f"'{broker.bootstrap}/{topic}'"
 
 
 def count(db: sluice.Connection, table: str = "t") -> int:

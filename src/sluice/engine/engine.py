@@ -301,7 +301,10 @@ class Engine:
 
 def _stored_definition(name: str) -> Callable[[Store], str]:
     def read(store: Store) -> str:
-        return next(r.definition for r in store.pipelines() if r.name == name)
+        text = store.definition(name)
+        if text is None:
+            raise CatalogError(f"pipeline {name} was dropped")
+        return text
 
     return read
 

@@ -115,6 +115,10 @@ class Store(ABC):
     def pipelines(self) -> list[PipelineRecord]: ...
 
     @abstractmethod
+    def definition(self, name: str) -> str | None:
+        """The stored CREATE PIPELINE text of one pipeline (read before every batch)."""
+
+    @abstractmethod
     def save_pipeline(self, record: PipelineRecord, *, replace: bool) -> None:
         """Insert the pipeline (``replace``: or overwrite its definition, keeping cursors)."""
 

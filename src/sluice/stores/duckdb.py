@@ -102,12 +102,16 @@ class DuckDBStore(Store):
 
     def execute(self, sql: str) -> Result:
         sql = route_views(sql, "sluice")
+        con = self._conn()
         try:
-            statements = self._conn().extract_statements(sql)
-            is_query = bool(statements) and statements[-1].expected_result_type == [
-                duckdb.ExpectedResultType.QUERY_RESULT
-            ]
-            cur = self._conn().execute(sql)
+            statements = con.extract_statements(sql)  # parsed once, run as parsed
+            if not statements:
+                return Result()
+            for statement in statements[:-1]:
+                con.execute(statement).fetchall()
+            last = statements[-1]
+            is_query = last.expected_result_type == [duckdb.ExpectedResultType.QUERY_RESULT]
+            cur = con.execute(last)
         except duckdb.Error as exc:
             raise StoreError(str(exc)) from exc
         if not is_query:
@@ -130,6 +134,10 @@ class DuckDBStore(Store):
             "FROM sluice.definitions ORDER BY name"
         )
         return [PipelineRecord(*row) for row in rows]
+
+    def definition(self, name: str) -> str | None:
+        rows = self._run("SELECT definition FROM sluice.definitions WHERE name = ?", [name])
+        return str(rows[0][0]) if rows else None
 
     def save_pipeline(self, record: PipelineRecord, *, replace: bool) -> None:
         conflict = (
