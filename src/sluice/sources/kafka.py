@@ -142,11 +142,17 @@ class KafkaSource(Source):
         *,
         stop_at_end: bool = False,
     ) -> list[PartitionBatch]:
-        wanted = {p: cursors.get(str(p)) for p in self.partitions()}
-        if any(p not in self._position or self._position[p] != c for p, c in wanted.items()):
-            self._assign(wanted)
         try:
+            wanted = {p: cursors.get(str(p)) for p in self.partitions()}
+            if any(p not in self._position or self._position[p] != c for p, c in wanted.items()):
+                self._assign(wanted)
             buckets = self._fill(wanted, max_per_partition, wait, stop_at_end)
+        except SourceUnavailableError:
+            # Start afresh once the broker is back: librdkafka 2.16 can crash when a topic
+            # it has cached is recreated under it (a restarted broker), so the consumer and
+            # its metadata cache go now.
+            self.close()
+            raise
         except BaseException:
             self._position.clear()  # messages were consumed and dropped: re-seek next time
             raise
@@ -322,3 +328,7 @@ class KafkaSource(Source):
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
+        self._position.clear()
+        self._held.clear()
+        self._eof.clear()
+        self._listed_at = 0.0
