@@ -87,7 +87,7 @@ class Engine:
 
     def _running(self, name: str) -> bool:
         runner = self._runners.get(name)
-        return runner is not None and runner.alive
+        return runner is not None and runner.alive and not runner.failed
 
     def _save(self, defn: ast.CreatePipeline, state: str, *, replace: bool) -> None:
         record = PipelineRecord(defn.name, render(defn), _config_json(defn), state)
@@ -138,6 +138,10 @@ class Engine:
         self._spawn(name)
 
     def _spawn(self, name: str) -> None:
+        with self._lock:
+            previous = self._runners.pop(name, None)
+        if previous is not None:
+            previous.stop()  # a failed runner may still be releasing its source
         runner = PipelineRunner(name, self.store.fork(), _stored_definition(name), self._failed)
         with self._lock:
             self._runners[name] = runner
@@ -148,8 +152,8 @@ class Engine:
         """Called on the runner's thread, with the runner's store."""
         store.set_state(name, ERROR, str(exc))
         record_failure(store, name, exc)
-        with self._lock:
-            self._runners.pop(name, None)
+        # The runner stays registered until its thread ends, so that close() waits for it to
+        # release its source (a consumer left open can outlive the database otherwise).
         log.info("pipeline %s: Error", name)
 
     def _foreground(self, name: str, limit: int | None) -> Result:

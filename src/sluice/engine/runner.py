@@ -39,6 +39,7 @@ class PipelineRunner:
         self._thread = threading.Thread(target=self._run, name=f"pipeline-{name}", daemon=True)
         self.batches = 0
         self.rows = 0
+        self.failed = False  # stopped by a terminal error; the thread may still be closing
 
     def start(self) -> None:
         self._thread.start()
@@ -101,6 +102,7 @@ class PipelineRunner:
                         skip_all, failures = True, 0
                     else:
                         log.error("pipeline %s stopped: %s", self.name, exc)
+                        self.failed = True
                         self._on_error(self.name, exc, store)
                         return
         finally:
