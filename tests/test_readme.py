@@ -65,8 +65,8 @@ def test_the_tour_runs_as_written(
                 assert sorted(rows) == [(f"d{k}", 200) for k in range(5)]
         assert count() == 1000
         assert db.execute("SHOW PIPELINES").fetchall() == [
-            ("readings", "Stopped"),
-            ("trips", "Stopped"),
+            ("readings", "Stopped", None),
+            ("trips", "Stopped", None),
         ]
         assert db.execute("SELECT city, fare FROM trips ORDER BY id").fetchall() == [
             ("Oslo", 12.5),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 import pytest
 
 import sluice
 from sluice.testing import LocalBroker, produce, wait_for
-from tests.e2e.helpers import kafka
+from tests.e2e.helpers import kafka, states
 
 
 def errors(db: sluice.Connection) -> list[tuple[object, ...]]:
@@ -55,7 +56,7 @@ def test_skip_parser_errors_loads_the_good_and_records_the_bad(
     assert [(r[0], r[1], r[2]) for r in found] == [("0", i, "Parse") for i in bad]
     for row, i in zip(found, bad, strict=True):
         reason = POISON[i][1]
-        assert reason is not None and reason in str(row[3]), (row, reason)
+        assert reason is not None and reason.lower() in str(row[3]).lower(), (row, reason)
         assert str(row[4]) == POISON[i][0].decode("utf-8", errors="replace")
     # Errors and good rows were written by the same transaction: the batch that loaded rows.
     loaded_batches = {b[0] for b in batches if b[2] > 0}
@@ -86,9 +87,9 @@ def test_skip_constraint_errors_records_rows_the_table_rejects(
     assert db.execute("SELECT * FROM t ORDER BY id").fetchall() == [(1, 5), (4, 8)]
     found = errors(db)
     assert [(r[1], r[2]) for r in found] == [(1, "Load"), (2, "Load"), (3, "Load")]
-    assert "NOT NULL" in str(found[0][3])
+    assert re.search("not.null", str(found[0][3]), re.IGNORECASE)  # each store says it its way
     assert "duplicate key" in str(found[1][3]).lower()
-    assert "CHECK" in str(found[2][3])
+    assert "check" in str(found[2][3]).lower()
 
 
 def test_skip_duplicate_key_errors_skips_only_duplicates(
@@ -106,7 +107,7 @@ def test_skip_duplicate_key_errors_skips_only_duplicates(
     assert db.execute("SELECT * FROM t ORDER BY id").fetchall() == [(1, 1), (2, 3)]
     assert [(r[1], r[2]) for r in errors(db)] == [(1, "Load")]
     produce(broker.bootstrap, name, [b'{"id": 3, "v": null}'])
-    with pytest.raises(sluice.SluiceError, match=r"offset 3: .*NOT NULL"):
+    with pytest.raises(sluice.SluiceError, match=r"(?i)offset 3: .*not.null"):
         db.execute("START PIPELINE p FOREGROUND")
 
 
@@ -123,14 +124,14 @@ def test_without_skip_a_bad_record_stops_the_pipeline_with_its_cursor_unchanged(
     produce(broker.bootstrap, name, [b'{"id": 1}'])
     wait_for(lambda: db.execute("SELECT count(*) FROM t").fetchone() == (1,), message="row 1")
     produce(broker.bootstrap, name, [b'{"id": 2}', b'{"id": "two"}'])
-    wait_for(lambda: db.execute("SHOW PIPELINES").fetchall() == [("p", "Error")], message="Error")
+    wait_for(lambda: states(db) == [("p", "Error")], message="Error")
     assert db.execute("SELECT count(*) FROM t").fetchone() == (1,)
     assert db.execute(
         "SELECT CURSOR_OFFSET FROM information_schema.PIPELINES_OFFSETS"
     ).fetchall() == [(1,)]
     found = errors(db)
     assert len(found) == 1 and found[0][:3] == ("0", 2, "Parse")
-    assert "column id: 'two' is not a valid INTEGER" in str(found[0][3])
+    assert "column id: 'two' is not a valid integer" in str(found[0][3]).lower()
     assert found[0][4] == '{"id": "two"}'
 
 
@@ -148,7 +149,7 @@ def test_stop_on_error_off_skips_the_failing_records_and_goes_on(
     wait_for(lambda: db.execute("SELECT count(*) FROM t").fetchone() == (2,), message="skip")
     produce(broker.bootstrap, name, [b'{"id": 4}'])
     wait_for(lambda: db.execute("SELECT count(*) FROM t").fetchone() == (3,), message="goes on")
-    assert db.execute("SHOW PIPELINES").fetchall() == [("p", "Running")]
+    assert states(db) == [("p", "Running")]
     assert [(r[1], r[2]) for r in errors(db)] == [(1, "Parse")]
 
 
@@ -159,7 +160,7 @@ def test_replay_errors_loads_records_a_fixed_pipeline_accepts(
     good = [json.dumps({"id": i, "temp": i * 1.5}).encode() for i in range(20)]
     odd = [json.dumps({"id": 100 + i, "reading": {"temp": i}}).encode() for i in range(6)]
     produce(broker.bootstrap, name, good + odd, partitions=2)
-    db.execute("CREATE TABLE t (id INTEGER, temp DOUBLE)")
+    db.execute("CREATE TABLE t (id INTEGER, temp DOUBLE PRECISION)")
     create = (
         f"CREATE OR REPLACE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} SKIP PARSER ERRORS "
         "INTO TABLE t FORMAT JSON (id <- id, temp <- temp)"
@@ -172,7 +173,7 @@ def test_replay_errors_loads_records_a_fixed_pipeline_accepts(
     fixed = "temp <- temp DEFAULT NULL, @r <- reading DEFAULT NULL"
     db.execute(
         create.replace("temp <- temp", fixed)
-        + " SET temp = coalesce(temp, CAST(json_extract(@r, '$.temp') AS DOUBLE))"
+        + " SET temp = coalesce(temp, CAST(CAST(@r AS JSON) ->> 'temp' AS DOUBLE PRECISION))"
     )
     result = db.execute('REPLAY ERRORS FOR PIPELINE p WHERE "OFFSET" < 12')
     assert result.columns == ["ROWS_LOADED", "ERRORS_REPLAYED", "ERRORS_REMAINING"]

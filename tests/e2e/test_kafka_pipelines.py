@@ -9,7 +9,7 @@ import pytest
 
 import sluice
 from sluice.testing import LocalBroker, produce, wait_for
-from tests.e2e.helpers import kafka
+from tests.e2e.helpers import kafka, states
 
 
 def readings(n: int, start: int = 0) -> list[bytes]:
@@ -32,7 +32,7 @@ def test_json_pipeline_loads_exactly_what_was_produced(
 ) -> None:
     name = topic(4)
     produce(broker.bootstrap, name, readings(10_000), partitions=4)
-    db.execute("CREATE TABLE t (id BIGINT, device VARCHAR, temp DOUBLE, ok BOOLEAN, doc JSON)")
+    db.execute("CREATE TABLE t (id BIGINT, device VARCHAR, temp DOUBLE PRECISION, ok BOOLEAN, doc JSON)")
     db.execute(
         f"CREATE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} "
         "MAX_OFFSETS_PER_BATCH_PARTITION 1000 INTO TABLE t "
@@ -43,10 +43,10 @@ def test_json_pipeline_loads_exactly_what_was_produced(
     assert sum(b[1] for b in batches) == 10_000
     assert len(batches) >= 3  # 2,500 messages per partition, at most 1,000 per batch
     stats = db.execute(
-        "SELECT count(*), count(DISTINCT id), sum(id), sum(temp), count(*) FILTER (ok) FROM t"
+        "SELECT count(*), count(DISTINCT id), sum(id), sum(temp), count(*) FILTER (WHERE ok) FROM t"
     ).fetchone()
     assert stats == (10_000, 10_000, sum(range(10_000)), sum(i / 4 for i in range(10_000)), 5_000)
-    row = db.execute("SELECT device, temp, ok, doc->>'$.id' FROM t WHERE id = 4242").fetchone()
+    row = db.execute("SELECT device, temp, ok, doc->>'id' FROM t WHERE id = 4242").fetchone()
     assert row == ("d0", 1060.5, True, "4242")
     offsets = db.execute(
         "SELECT SOURCE_PARTITION_ID, CURSOR_OFFSET, LAG_MESSAGES "
@@ -66,11 +66,11 @@ def test_csv_pipeline_with_variables_set_and_where(
     name = topic(4)
     lines = [f'{i},"name {i}",{i * 1.5},{"x" if i % 3 else "skip"}'.encode() for i in range(4_000)]
     produce(broker.bootstrap, name, lines, partitions=4)
-    db.execute("CREATE TABLE t (id INTEGER, name VARCHAR, price DECIMAL(10,2), doubled DOUBLE)")
+    db.execute("CREATE TABLE t (id INTEGER, name VARCHAR, price DECIMAL(10,2), doubled DOUBLE PRECISION)")
     db.execute(
         f"CREATE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} INTO TABLE t "
         "FORMAT CSV FIELDS TERMINATED BY ',' ENCLOSED BY '\"' (id, name, @price, @flag) "
-        "SET price = @price, doubled = CAST(@price AS DOUBLE) * 2 WHERE @flag <> 'skip'"
+        "SET price = @price, doubled = CAST(@price AS DOUBLE PRECISION) * 2 WHERE @flag <> 'skip'"
     )
     db.execute("START PIPELINE p FOREGROUND")
     kept = [i for i in range(4_000) if i % 3]
@@ -125,7 +125,7 @@ def test_set_offsets_earliest_rereads_and_create_or_replace_keeps_cursors(
 ) -> None:
     name = topic(2)
     produce(broker.bootstrap, name, readings(100), partitions=2)
-    db.execute("CREATE TABLE t (id BIGINT, temp DOUBLE)")
+    db.execute("CREATE TABLE t (id BIGINT, temp DOUBLE PRECISION)")
     create = (
         f"CREATE OR REPLACE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} INTO TABLE t "
         "FORMAT JSON (id <- id, temp <- reading::temp)"
@@ -173,17 +173,17 @@ def test_test_pipeline_returns_rows_and_writes_nothing(
 
 
 def test_background_pipeline_picks_up_new_data_and_resumes_after_reopen(
-    db_path: str, broker: LocalBroker, topic: Callable[..., str]
+    database: str, broker: LocalBroker, topic: Callable[..., str]
 ) -> None:
     name = topic(4)
-    db = sluice.connect(db_path)
+    db = sluice.connect(database)
     db.execute("CREATE TABLE t (id BIGINT)")
     db.execute(
         f"CREATE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} INTO TABLE t "
         "FORMAT JSON (id <- id)"
     )
     db.execute("START PIPELINE p")
-    assert db.execute("SHOW PIPELINES").fetchall() == [("p", "Running")]
+    assert states(db) == [("p", "Running")]
     produce(broker.bootstrap, name, readings(1_000), partitions=4)
     wait_for(lambda: count(db) == 1_000, message="the first 1,000 rows")
     produce(broker.bootstrap, name, readings(1_000, start=1_000), partitions=4)
@@ -191,11 +191,11 @@ def test_background_pipeline_picks_up_new_data_and_resumes_after_reopen(
     db.close()  # leaves the pipeline Running
 
     produce(broker.bootstrap, name, readings(500, start=2_000), partitions=4)
-    db = sluice.connect(db_path)
+    db = sluice.connect(database)
     try:
         wait_for(lambda: count(db) == 2_500, message="rows after reopening")
         db.execute("STOP PIPELINE p")
-        assert db.execute("SHOW PIPELINES").fetchall() == [("p", "Stopped")]
+        assert states(db) == [("p", "Stopped")]
         assert db.execute("SELECT count(DISTINCT id) FROM t").fetchone() == (2_500,)
     finally:
         db.close()
@@ -257,7 +257,7 @@ def test_pipeline_errors_are_clear(
     db.execute("STOP PIPELINE IF RUNNING p")
     db.execute("DROP PIPELINE p")
     db.execute("DROP PIPELINE IF EXISTS p")
-    assert db.execute("SHOW PIPELINES").fetchall() == []
+    assert states(db) == []
 
 
 def test_a_background_failure_stops_the_pipeline_in_error_with_the_reason(
@@ -273,15 +273,15 @@ def test_a_background_failure_stops_the_pipeline_in_error_with_the_reason(
     produce(broker.bootstrap, name, [b'{"id": 1}', b'{"id": 2}'])
     wait_for(lambda: count(db) == 2, message="the good rows")
     produce(broker.bootstrap, name, [b'{"id": 3}', b'{"id": 1}'])  # 1 again: duplicate key
-    wait_for(lambda: db.execute("SHOW PIPELINES").fetchall() == [("p", "Error")], message="Error")
+    wait_for(lambda: states(db) == [("p", "Error")], message="Error")
     state = db.execute(
         "SELECT STATE, ERROR_MESSAGE FROM information_schema.PIPELINES WHERE PIPELINE_NAME = 'p'"
     ).fetchone()
-    assert state is not None and state[0] == "Error" and "Duplicate key" in state[1]
+    assert state is not None and state[0] == "Error" and "duplicate key" in state[1].lower()
     errors = db.execute(
         "SELECT ERROR_KIND, ERROR_MESSAGE FROM information_schema.PIPELINES_ERRORS"
     ).fetchall()
-    assert len(errors) == 1 and errors[0][0] == "Load" and "Duplicate key" in errors[0][1]
+    assert len(errors) == 1 and errors[0][0] == "Load" and "duplicate key" in errors[0][1].lower()
     assert count(db) == 2  # the failed batch loaded nothing, its cursor did not move
     offsets = db.execute("SELECT CURSOR_OFFSET FROM information_schema.PIPELINES_OFFSETS")
     assert offsets.fetchall() == [(2,)]

@@ -8,6 +8,7 @@ import json
 
 import sluice
 from sluice.testing import LocalBroker, create_topic, produce, wait_for
+from tests.e2e.helpers import states
 
 
 def rows(n: int, start: int = 0) -> list[bytes]:
@@ -44,7 +45,7 @@ def test_pipeline_recovers_from_a_broker_outage_by_itself(db_path: str) -> None:
             timeout=60,
             message="the outage to be reported as a warning",
         )
-        assert db.execute("SHOW PIPELINES").fetchall() == [("p", "Running")]
+        assert states(db) == [("p", "Running")]
 
         broker.start()  # same port; empty, as a restarted development broker is
         create_topic(broker.bootstrap, "events", 2)
@@ -56,7 +57,7 @@ def test_pipeline_recovers_from_a_broker_outage_by_itself(db_path: str) -> None:
             0,
             1_499,
         )
-        assert db.execute("SHOW PIPELINES").fetchall() == [("p", "Running")]
+        assert states(db) == [("p", "Running")]
         errors = db.execute(
             "SELECT DISTINCT ERROR_TYPE FROM information_schema.PIPELINES_ERRORS"
         ).fetchall()

@@ -20,7 +20,7 @@ from sluice.errors import CatalogError, SluiceError
 from sluice.result import Result
 from sluice.sources import build_source
 from sluice.sql import ast, parse, render
-from sluice.stores.base import PipelineRecord, Store
+from sluice.stores.base import PipelineRecord, Store, process_label
 from sluice.stores.loadsql import ROW_COLUMN
 
 log = logging.getLogger("sluice.engine")
@@ -142,7 +142,7 @@ class Engine:
             previous = self._runners.pop(name, None)
         if previous is not None:
             previous.stop()  # a failed runner may still be releasing its source
-        runner = PipelineRunner(name, self.store.fork(), _stored_definition(name), self._failed)
+        runner = PipelineRunner(name, self.store.fork(), self._failed)
         with self._lock:
             self._runners[name] = runner
         runner.start()
@@ -211,8 +211,19 @@ class Engine:
         return Result()
 
     def _show(self, stmt: ast.ShowPipelines) -> Result:
-        rows = [(r.name, r.state) for r in self.store.pipelines()]
-        return Result(["Pipelines", "State"], rows)
+        """Each pipeline, its state, and the process loading it (``host:pid``): as the shared
+        store's claims say, else this process for the pipelines it runs."""
+        holders = self.store.holders()
+        here = process_label()
+        rows = [
+            (
+                r.name,
+                r.state,
+                holders.get(r.name) if self.store.shared else here if self._running(r.name) else None,
+            )
+            for r in self.store.pipelines()
+        ]
+        return Result(["Pipelines", "State", "Process"], rows)
 
     def _show_create(self, stmt: ast.ShowCreatePipeline) -> Result:
         record = self._record(stmt.name)
@@ -301,16 +312,6 @@ class Engine:
         finally:
             if running:
                 self._spawn(defn.name)
-
-
-def _stored_definition(name: str) -> Callable[[Store], str]:
-    def read(store: Store) -> str:
-        text = store.definition(name)
-        if text is None:
-            raise CatalogError(f"pipeline {name} was dropped")
-        return text
-
-    return read
 
 
 def _offsets_json(text: str) -> dict[str, int]:

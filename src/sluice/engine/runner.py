@@ -15,25 +15,27 @@ from sluice.stores.base import Rejected, Store
 log = logging.getLogger("sluice.engine")
 
 MAX_BACKOFF_SECONDS = 5.0
+STANDBY_SECONDS = 1.0  # how often a runner asks again for a pipeline another process holds
 
 
 class PipelineRunner:
-    """Runs batches on a thread of its own until stopped or a terminal error.
+    """Runs batches on a thread of its own until stopped, a terminal error, or the pipeline
+    leaves the Running state (stopped or dropped by another process).
 
-    ``definition`` reads the stored definition before every batch; when it changes
-    (CREATE OR REPLACE, ALTER PIPELINE) the runner recompiles between two batches.
+    Before every batch the runner reads the pipeline's stored record: when the definition
+    changed (CREATE OR REPLACE, ALTER PIPELINE) it recompiles between two batches. On a store
+    several processes share, it loads only while its connection holds the pipeline's claim,
+    and stands by while another process holds it.
     """
 
     def __init__(
         self,
         name: str,
         store: Store,
-        definition: Callable[[Store], str],
         on_error: Callable[[str, BaseException, Store], None],
     ) -> None:
         self.name = name
         self._store = store
-        self._definition = definition
         self._on_error = on_error
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"pipeline-{name}", daemon=True)
@@ -61,10 +63,22 @@ class PipelineRunner:
         failures = 0  # consecutive failed attempts at the same batch
         warned = False  # a transient condition is reported once, not on every retry
         skip_all = False  # STOP_ON_ERROR OFF gave up on a batch: skip what fails it
+        standby = False
         try:
             while not self._stop.is_set():
                 try:
-                    text = self._definition(store)
+                    record = store.record(self.name)
+                    if record is None or record.state != "Running":
+                        log.info("pipeline %s is no longer Running; its runner ends", self.name)
+                        return
+                    if not store.claim(self.name):
+                        if not standby:
+                            log.info("pipeline %s: another process loads it; standing by", self.name)
+                            standby = True
+                        self._stop.wait(STANDBY_SECONDS)
+                        continue
+                    standby = False
+                    text = record.definition
                     if runtime is None or text != current:
                         if runtime is not None:
                             runtime.close()

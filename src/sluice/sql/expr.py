@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sluice.sql.lexer import Kind, tokenize
 
 
@@ -10,11 +12,20 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def rewrite(expr: str, *, excluded: bool = False) -> str:
+def rewrite(
+    expr: str,
+    *,
+    excluded: bool = False,
+    target: str = "",
+    columns: Collection[str] = (),
+) -> str:
     """``@var`` → ``"@var"`` (the loaded variable); with ``excluded``, MySQL's ``VALUES(col)``
-    (the value being inserted) → ``EXCLUDED."col"``; string literals, written with MySQL
-    escapes, → standard SQL (``'it\\'s'`` → ``'it''s'``). Everything else is kept as written."""
+    (the value being inserted) → ``EXCLUDED."col"``, and a bare name of one of ``columns``
+    (the row already stored) → ``target."col"``, as PostgreSQL needs it; string literals,
+    written with MySQL escapes, → standard SQL (``'it\\'s'`` → ``'it''s'``). Everything else
+    is kept as written."""
     tokens = tokenize(expr, backslash_escapes=True)
+    stored = {c.lower() for c in columns}
     out: list[str] = []
     pos = 0
     i = 0
@@ -37,6 +48,14 @@ def rewrite(expr: str, *, excluded: bool = False) -> str:
             replacement = "EXCLUDED." + quote(tokens[i + 2].value)
             span_end = tokens[i + 3].end
             i += 3
+        elif (
+            target
+            and tok.kind in (Kind.WORD, Kind.QUOTED)
+            and tok.value.lower() in stored
+            and (i == 0 or tokens[i - 1].value != ".")
+            and (i + 1 == len(tokens) or tokens[i + 1].value not in (".", "("))
+        ):
+            replacement = f"{target}.{quote(tok.value)}"
         if replacement is not None:
             out.append(expr[pos : tok.start])
             out.append(replacement)

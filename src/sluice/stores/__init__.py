@@ -1,4 +1,4 @@
-"""Stores: where tables, the catalog and the cursors live, keyed by the URL scheme."""
+"""Stores: where tables, the catalog and the cursors live, chosen by the database URL."""
 
 from __future__ import annotations
 
@@ -6,15 +6,28 @@ from sluice.errors import NotSupportedError
 from sluice.stores.base import Store
 from sluice.stores.duckdb import DuckDBStore
 
-STORES: dict[str, type[Store]] = {"duckdb": DuckDBStore}
+POSTGRES_SCHEMES = ("postgresql", "postgres")
 
 
 def open_store(database: str) -> Store:
-    """A DuckDB file path (or ``:memory:``); other URLs name their store by scheme."""
-    scheme, sep, _ = database.partition("://")
-    if sep and scheme not in ("file", "duckdb"):
-        raise NotSupportedError(f"store {scheme!r} is not supported yet (supported: duckdb files)")
-    return DuckDBStore(database.split("://", 1)[1] if sep else database)
+    """``postgresql://user@host:port/db`` (or ``postgres://``) opens PostgreSQL; a path,
+    ``duckdb://path``, ``file://path`` or ``:memory:`` opens a DuckDB database."""
+    scheme, sep, rest = database.partition("://")
+    if not sep:
+        return DuckDBStore(database)
+    if scheme in ("file", "duckdb"):
+        return DuckDBStore(rest)
+    if scheme in POSTGRES_SCHEMES:
+        try:
+            from sluice.stores.postgres import PostgresStore
+        except ImportError as exc:
+            raise NotSupportedError(
+                "the PostgreSQL store needs psycopg: pip install 'sluice[postgres]'"
+            ) from exc
+        return PostgresStore(database)
+    raise NotSupportedError(
+        f"store {scheme!r} is not supported (supported: a DuckDB file path, postgresql://…)"
+    )
 
 
-__all__ = ["STORES", "Store", "open_store"]
+__all__ = ["Store", "open_store"]

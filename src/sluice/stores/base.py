@@ -8,7 +8,9 @@ batch record commit together or not at all.
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +20,11 @@ import pyarrow as pa
 
 from sluice.result import Result
 from sluice.stores.loadsql import LoadPlan, TableInfo
+
+
+def process_label() -> str:
+    """This process, as ``SHOW PIPELINES`` names the holder of a pipeline."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,9 @@ class Store(ABC):
 
     #: The store's name in ``sluice.connect`` URLs and the docs.
     name: str
+    #: Whether several Sluice processes may use the database at once (then ``claim`` decides
+    #: which of them loads a pipeline).
+    shared: bool = False
 
     @abstractmethod
     def fork(self) -> Store:
@@ -115,8 +125,8 @@ class Store(ABC):
     def pipelines(self) -> list[PipelineRecord]: ...
 
     @abstractmethod
-    def definition(self, name: str) -> str | None:
-        """The stored CREATE PIPELINE text of one pipeline (read before every batch)."""
+    def record(self, name: str) -> PipelineRecord | None:
+        """One pipeline, by its exact name (read by its runner before every batch)."""
 
     @abstractmethod
     def save_pipeline(self, record: PipelineRecord, *, replace: bool) -> None:
@@ -143,6 +153,16 @@ class Store(ABC):
     @abstractmethod
     def table_sql(self, table: str) -> str:
         """``table`` as a quoted SQL reference."""
+
+    def claim(self, pipeline: str) -> bool:
+        """Whether this connection may load ``pipeline`` now. A shared store grants each
+        pipeline to one connection at a time, until it closes or is lost."""
+        return True
+
+    def holders(self) -> dict[str, str]:
+        """Pipeline → the process (``host:pid``) whose connection holds it, as far as the
+        database knows (a store used by one process knows nothing of this)."""
+        return {}
 
     # -- the batch ----------------------------------------------------------------------------
 

@@ -98,18 +98,16 @@ class LoadPlan:
             f"CREATE TEMP TABLE {_STAGE} AS SELECT *, row_number() OVER (PARTITION BY {key} "
             f"ORDER BY {ROW_COLUMN}) AS __round FROM ({self.select}) AS r"
         )
-        try:
-            rounds = _count(execute(f"SELECT coalesce(max(__round), 0) FROM {_STAGE}"))
-            return sum(
-                _count(
-                    execute(
-                        f"{insert} SELECT {cols} FROM {_STAGE} WHERE __round = {k} {self.conflict}"
-                    )
-                )
-                for k in range(1, rounds + 1)
+        # No try/finally: a failure aborts the caller's transaction, whose rollback drops it.
+        rounds = _count(execute(f"SELECT coalesce(max(__round), 0) FROM {_STAGE}"))
+        written = sum(
+            _count(
+                execute(f"{insert} SELECT {cols} FROM {_STAGE} WHERE __round = {k} {self.conflict}")
             )
-        finally:
-            execute(f"DROP TABLE {_STAGE}")
+            for k in range(1, rounds + 1)
+        )
+        execute(f"DROP TABLE {_STAGE}")
+        return written
 
 
 def _sql_string(s: str) -> str:
@@ -135,7 +133,8 @@ def build_plan(
     for t in targets:
         src = f"b.{quote(t)}"
         level1.append(f"{src} AS {quote(t)}" if t.startswith("@") else _cast(src, table, t))
-    mode, conflict = _conflict(defn, table, _loaded_columns(defn, table, targets))
+    target = table_sql.rpartition(".")[2]
+    mode, conflict = _conflict(defn, table, _loaded_columns(defn, table, targets), target)
     order = [ROW_COLUMN] if conflict else []
     level1 += [f"b.{c}" for c in order]
     types = {t: table.column_type(t) or "VARCHAR" for t in targets if not t.startswith("@")}
@@ -171,12 +170,16 @@ def _cast(expr: str, table: TableInfo, column: str, *, from_text: bool = True) -
 
 
 def _conflict(
-    defn: ast.CreatePipeline, table: TableInfo, columns: Sequence[str]
+    defn: ast.CreatePipeline, table: TableInfo, columns: Sequence[str], target: str
 ) -> tuple[str | None, str]:
+    """The mode and the ON CONFLICT clause. In ``ON DUPLICATE KEY UPDATE col = expr`` a bare
+    column name is the stored row's value, as in MySQL: it is qualified with ``target``."""
     if defn.on_duplicate_key_update:
         mode = "UPDATE"
+        names = [n for n, _ in table.columns]
         sets = [
-            f"{quote(table.canonical(a.column))} = {rewrite(a.expr, excluded=True)}"
+            f"{quote(table.canonical(a.column))} = "
+            f"{rewrite(a.expr, excluded=True, target=target, columns=names)}"
             for a in defn.on_duplicate_key_update
         ]
     elif defn.duplicates == "REPLACE":

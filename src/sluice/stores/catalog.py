@@ -1,4 +1,9 @@
-"""The catalog tables and monitoring views Sluice keeps in a DuckDB file (schema ``sluice``)."""
+"""The catalog tables and monitoring views Sluice keeps in schema ``sluice`` of its store.
+
+The SQL is common to DuckDB and PostgreSQL, so both stores create the same catalog. In
+PostgreSQL the views' unquoted column names fold to lower case; SQL that names them without
+quotes (``SELECT PIPELINE_NAME FROM information_schema.PIPELINES``) works on both.
+"""
 
 BATCHES_KEPT = 10_000  # per pipeline; older batch records are trimmed as new ones commit
 
@@ -15,7 +20,7 @@ CREATE TABLE IF NOT EXISTS sluice.cursors (
 CREATE SEQUENCE IF NOT EXISTS sluice.batch_ids;
 CREATE TABLE IF NOT EXISTS sluice.batches (
     pipeline VARCHAR NOT NULL, batch_id BIGINT NOT NULL, state VARCHAR NOT NULL,
-    start_time TIMESTAMP NOT NULL, batch_time DOUBLE NOT NULL, rows_streamed BIGINT NOT NULL,
+    start_time TIMESTAMP NOT NULL, batch_time DOUBLE PRECISION NOT NULL, rows_streamed BIGINT NOT NULL,
     rows_loaded BIGINT NOT NULL, bytes_streamed BIGINT NOT NULL, num_partitions INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS sluice.batch_partitions (
     pipeline VARCHAR NOT NULL, batch_id BIGINT NOT NULL, partition VARCHAR NOT NULL,
@@ -24,7 +29,7 @@ CREATE SEQUENCE IF NOT EXISTS sluice.error_ids;
 CREATE TABLE IF NOT EXISTS sluice.errors (
     error_id BIGINT NOT NULL, pipeline VARCHAR NOT NULL, batch_id BIGINT,
     error_type VARCHAR NOT NULL, error_kind VARCHAR NOT NULL, message VARCHAR NOT NULL,
-    partition VARCHAR, "offset" BIGINT, raw BLOB, line VARCHAR, std_error VARCHAR,
+    partition VARCHAR, "offset" BIGINT, raw BYTEA, line VARCHAR, std_error VARCHAR,
     time TIMESTAMP NOT NULL);
 """
 
@@ -54,8 +59,8 @@ VIEWS = {
                CAST(NULL AS BIGINT) AS EARLIEST_OFFSET, latest_offset AS LATEST_OFFSET,
                "offset" AS CURSOR_OFFSET,
                greatest(coalesce(latest_offset, "offset") - "offset", 0) AS LAG_MESSAGES,
-               CAST(NULL AS DOUBLE) AS LAG_SECONDS,
-               epoch(updated) AS UPDATED_UNIX_TIMESTAMP
+               CAST(NULL AS DOUBLE PRECISION) AS LAG_SECONDS,
+               extract(epoch FROM updated) AS UPDATED_UNIX_TIMESTAMP
         FROM sluice.cursors WHERE source_type = 'KAFKA'""",
     "PIPELINES_CURSORS": 'SELECT * FROM sluice."PIPELINES_OFFSETS"',
     "PIPELINES_ERRORS": """

@@ -1,0 +1,238 @@
+"""PostgreSQL: the store beyond one embedded file. Tables are ordinary PostgreSQL tables; the
+catalog lives in schema ``sluice`` of the same database.
+
+A batch travels as one binary ``COPY`` into a temporary staging table, then the load plan's
+``INSERT … SELECT`` (SET, WHERE, ``ON CONFLICT``) runs in the same transaction as the cursor
+compare-and-set and the batch record. Several Sluice processes may share the database: each
+pipeline is loaded by the process whose connection holds its advisory lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+import psycopg.errors
+import pyarrow as pa
+from psycopg.conninfo import conninfo_to_dict
+
+from sluice.errors import StoreError, TerminalError, TransientError
+from sluice.result import Result
+from sluice.sql.expr import quote
+from sluice.stores import pgcopy
+from sluice.stores.base import process_label, route_views
+from sluice.stores.catalog import CATALOG, VIEWS
+from sluice.stores.loadsql import BATCH_RELATION, ROW_COLUMN, TableInfo
+from sluice.stores.sqlstore import Rows, SQLStore
+
+# The first key of the advisory locks that claim pipelines ("SL"); the second is the
+# pipeline name's hashtext(). One more key serialises the creation of the catalog.
+CLAIMS = 0x534C
+CATALOG_LOCK = 0x534C0000
+
+# PostgreSQL type names as the rest of Sluice names types (DuckDB's names), for clients.
+_TYPES = {
+    "bool": "BOOLEAN", "int2": "SMALLINT", "int4": "INTEGER", "int8": "BIGINT",
+    "float4": "FLOAT", "float8": "DOUBLE", "numeric": "DECIMAL", "date": "DATE",
+    "time": "TIME", "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMP WITH TIME ZONE",
+    "bytea": "BLOB", "json": "JSON", "jsonb": "JSON", "uuid": "UUID", "oid": "BIGINT",
+}  # fmt: skip
+
+
+class PostgresStore(SQLStore):
+    name = "postgresql"
+    shared = True
+    driver_error = psycopg.Error
+
+    def __init__(self, url: str, *, _catalog: bool = True) -> None:
+        self.url = url
+        self._con: psycopg.Connection[Any] | None = None
+        self._claimed: set[str] = set()  # pipelines whose lock this connection holds
+        self._conn()
+        if _catalog:
+            self._create_catalog()
+
+    def where(self) -> str:
+        """The server and database, for messages (never the password)."""
+        try:
+            info = conninfo_to_dict(self.url)
+        except psycopg.ProgrammingError:
+            return "PostgreSQL"
+        host, port = info.get("host", "localhost"), info.get("port", "5432")
+        return f"PostgreSQL {host}:{port}/{info.get('dbname', '')}"
+
+    def _conn(self) -> psycopg.Connection[Any]:
+        """The connection; a new one if it was lost (its claims went with it)."""
+        if self._con is None or self._con.closed or self._con.broken:
+            self._claimed.clear()
+            try:
+                self._con = psycopg.connect(
+                    self.url,
+                    autocommit=True,
+                    application_name=f"sluice {process_label()}",
+                    connect_timeout=10,
+                )
+            except psycopg.Error as exc:
+                raise _TransientStoreError(f"cannot connect to {self.where()}: {exc}") from exc
+        return self._con
+
+    def _create_catalog(self) -> None:
+        """Create (or update) the catalog; processes opening the database at once take turns."""
+        with self._transaction():
+            self._run(f"SELECT pg_advisory_xact_lock({CATALOG_LOCK})")
+            self._run(CATALOG)
+            names = ", ".join(f'sluice."{name}"' for name in VIEWS)
+            self._run(f"DROP VIEW IF EXISTS {names} CASCADE")
+            for name, body in VIEWS.items():
+                self._run(f'CREATE VIEW sluice."{name}" AS {body}')
+
+    def fork(self) -> PostgresStore:
+        return PostgresStore(self.url, _catalog=False)
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+        self._claimed.clear()
+
+    # -- user SQL -----------------------------------------------------------------------------
+
+    def execute(self, sql: str) -> Result:
+        try:
+            cur = self._conn().execute(route_views(sql, "sluice").encode())
+            while cur.nextset():  # several statements: the last one's result
+                pass
+            if cur.description is None:
+                return Result(rowcount=cur.rowcount)
+            rows = cur.fetchall()
+        except psycopg.Error as exc:
+            raise StoreError(_message(exc)) from exc
+        types = [_type_name(d.type_code) for d in cur.description]
+        return Result([d.name for d in cur.description], rows, types=types)
+
+    # -- what SQLStore needs ------------------------------------------------------------------
+
+    def _run(self, sql: str, params: Sequence[Any] | None = None) -> Rows:
+        query = (sql.replace("?", "%s") if params is not None else sql).encode()
+        try:
+            cur = self._conn().execute(query, params)
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise _lost(exc, self.where()) from exc
+        return cur.fetchall() if cur.description is not None else [(cur.rowcount,)]
+
+    def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            self._conn().cursor().executemany(sql.replace("?", "%s").encode(), rows)
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise _lost(exc, self.where()) from exc
+
+    def _begin(self, rows: pa.Table | None) -> None:
+        self._run("BEGIN")
+        if rows is None:
+            return
+        columns = ", ".join(
+            f"{quote(name)} {'bigint' if name == ROW_COLUMN else 'text'}" for name in rows.schema.names
+        )
+        self._run(f"CREATE TEMP TABLE {BATCH_RELATION} ({columns}) ON COMMIT DROP")
+        body = pgcopy.encode(rows)
+        try:
+            with self._conn().cursor().copy(f"COPY {BATCH_RELATION} FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(pgcopy.HEADER)
+                copy.write(body)
+                copy.write(pgcopy.TRAILER)
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise _lost(exc, self.where()) from exc
+
+    def _end(self, *, commit: bool) -> None:
+        self._run("COMMIT" if commit else "ROLLBACK")
+
+    def _translate(self, exc: Exception, pipeline: str, batch_id: int | None) -> StoreError:
+        what = f"batch {batch_id}" if batch_id is not None else "the rows"
+        message = f"{self.where()} refused {what}: {_message(exc)}"
+        if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
+            return _TransientStoreError(message, pipeline=pipeline, batch_id=batch_id)
+        return StoreError(message, pipeline=pipeline, batch_id=batch_id)
+
+    def _row_level(self, exc: Exception) -> bool:
+        return isinstance(exc, (psycopg.DataError, psycopg.IntegrityError))
+
+    def _is_unique_violation(self, exc: Exception) -> bool:
+        return isinstance(exc, psycopg.errors.UniqueViolation)
+
+    def _try_cast(self, expr: str, sql_type: str) -> str | None:
+        if self._conn().info.server_version < 160000:  # pg_input_is_valid is PostgreSQL 16+
+            return None
+        literal = "'" + sql_type.replace("'", "''") + "'"
+        return f"CASE WHEN pg_input_is_valid({expr}, {literal}) THEN 1 END"
+
+    def table_sql(self, table: str) -> str:
+        found = self._run("SELECT to_regclass(?)::text", [table])
+        if not found or found[0][0] is None:
+            raise TerminalError(f"table {table} does not exist in {self.where()}; create it first")
+        return str(found[0][0])
+
+    def table_info(self, table: str) -> TableInfo:
+        columns = self._run(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = to_regclass(?) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+            [table],
+        )
+        if not columns:
+            raise TerminalError(f"table {table} does not exist in {self.where()}; create it first")
+        keys = self._run(
+            "SELECT array_agg(a.attname::text ORDER BY k.ord) FROM pg_index i "
+            "CROSS JOIN unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) "
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+            "WHERE i.indrelid = to_regclass(?) AND i.indisunique AND i.indpred IS NULL "
+            "AND i.indexprs IS NULL "
+            "GROUP BY i.indexrelid, i.indisprimary ORDER BY i.indisprimary DESC, i.indexrelid "
+            "LIMIT 1",
+            [table],
+        )
+        key = tuple(keys[0][0]) if keys else ()
+        return TableInfo(table, tuple((c, _cast_type(t)) for c, t in columns), key)
+
+    # -- claims -------------------------------------------------------------------------------
+
+    def claim(self, pipeline: str) -> bool:
+        if pipeline in self._claimed and not self._conn().broken:
+            return True
+        got = self._run("SELECT pg_try_advisory_lock(?, hashtext(?))", [CLAIMS, pipeline])
+        if got[0][0]:
+            self._claimed.add(pipeline)
+        return bool(got[0][0])
+
+    def holders(self) -> dict[str, str]:
+        rows = self._run(
+            "SELECT d.name, a.application_name FROM sluice.definitions AS d "
+            "JOIN pg_locks AS l ON l.locktype = 'advisory' AND l.granted "
+            f"AND l.classid = {CLAIMS} AND l.objsubid = 2 "
+            "AND l.objid::bigint = (hashtext(d.name)::bigint & 4294967295) "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "JOIN pg_stat_activity AS a ON a.pid = l.pid"
+        )
+        return {name: str(app).removeprefix("sluice ") for name, app in rows}
+
+
+def _cast_type(pg_type: str) -> str:
+    """The type a batch's text is cast to for a column. A length-limited character column is
+    cast to text, so that a value too long is refused when stored (an explicit cast to
+    ``varchar(n)`` would cut it short silently)."""
+    return "text" if pg_type.startswith(("character varying(", "character(")) else pg_type
+
+
+def _type_name(oid: int) -> str:
+    info = psycopg.adapters.types.get(oid)
+    return _TYPES.get(info.name, "VARCHAR") if info is not None else "VARCHAR"
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc).strip()
+
+
+def _lost(exc: Exception, where: str) -> _TransientStoreError:
+    return _TransientStoreError(f"the connection to {where} failed: {_message(exc)}")
+
+
+class _TransientStoreError(StoreError, TransientError):
+    """The server is unreachable or restarting, or a transaction lost a conflict: retried."""

@@ -1,0 +1,380 @@
+"""What the SQL stores share: the catalog, the cursors, the batch records and the errors, kept
+with SQL that DuckDB and PostgreSQL both run, and the one-transaction batch load.
+
+A store supplies its connection: running a statement, a transaction in which a batch's rows
+are readable as ``BATCH_RELATION``, and the reading of its driver's errors.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from datetime import datetime
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from sluice.errors import CursorConflictError, StoreError
+from sluice.result import Result
+from sluice.sql.expr import quote
+from sluice.stores.base import (
+    BatchOutcome,
+    PartitionProgress,
+    PipelineRecord,
+    Rejected,
+    Store,
+    route_views,
+)
+from sluice.stores.catalog import BATCHES_KEPT
+from sluice.stores.loadsql import LoadPlan
+
+Rows = list[tuple[Any, ...]]
+
+
+class SQLStore(Store):
+    #: The base class of the driver's errors.
+    driver_error: ClassVar[type[Exception]]
+
+    # -- what a store supplies ----------------------------------------------------------------
+
+    @abstractmethod
+    def _run(self, sql: str, params: Sequence[Any] | None = None) -> Rows:
+        """Run one statement, with ``?`` placeholders when ``params`` are given. Returns its
+        rows, or for a statement that returns none, one row holding its row count."""
+
+    @abstractmethod
+    def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    @abstractmethod
+    def _begin(self, rows: pa.Table | None) -> None:
+        """Begin a transaction in which ``rows`` are readable as BATCH_RELATION."""
+
+    @abstractmethod
+    def _end(self, *, commit: bool) -> None:
+        """Commit or roll back the transaction of ``_begin``; release its rows."""
+
+    @abstractmethod
+    def _translate(self, exc: Exception, pipeline: str, batch_id: int | None) -> StoreError:
+        """The driver's error as Sluice's: transient (retried) or terminal."""
+
+    @abstractmethod
+    def _row_level(self, exc: Exception) -> bool:
+        """Whether ``exc`` is about a particular row's value (a conversion, a constraint), as
+        opposed to the statement or the database (a missing table, a lost connection)."""
+
+    @abstractmethod
+    def _is_unique_violation(self, exc: Exception) -> bool: ...
+
+    @abstractmethod
+    def _try_cast(self, expr: str, sql_type: str) -> str | None:
+        """SQL that is NULL when ``expr`` does not convert to ``sql_type``; None when this
+        database has no such test (rows it refuses are then found by trial loads)."""
+
+    # -- transactions -------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(
+        self, rows: pa.Table | None = None, pipeline: str = "", batch_id: int | None = None
+    ) -> Iterator[None]:
+        """One transaction, with ``rows`` readable as BATCH_RELATION; rolled back on any
+        error, which is translated into Sluice's errors."""
+        try:
+            self._begin(rows)
+            yield
+        except BaseException as exc:
+            with suppress(Exception):  # the connection may be what failed
+                self._end(commit=False)
+            if isinstance(exc, self.driver_error):
+                raise self._translate(exc, pipeline, batch_id) from exc
+            raise
+        try:
+            self._end(commit=True)
+        except self.driver_error as exc:
+            raise self._translate(exc, pipeline, batch_id) from exc
+
+    @contextmanager
+    def _rolled_back(self, rows: pa.Table) -> Iterator[None]:
+        """``rows`` readable as BATCH_RELATION in a transaction that is always rolled back."""
+        try:
+            self._begin(rows)
+        except self.driver_error as exc:
+            raise self._translate(exc, "", None) from exc
+        try:
+            yield
+        finally:
+            with suppress(Exception):
+                self._end(commit=False)
+
+    # -- catalog ------------------------------------------------------------------------------
+
+    def pipelines(self) -> list[PipelineRecord]:
+        rows = self._run(
+            "SELECT name, definition, config_json, state, created, altered, error "
+            "FROM sluice.definitions ORDER BY name"
+        )
+        return [PipelineRecord(*row) for row in rows]
+
+    def record(self, name: str) -> PipelineRecord | None:
+        rows = self._run(
+            "SELECT name, definition, config_json, state, created, altered, error "
+            "FROM sluice.definitions WHERE name = ?",
+            [name],
+        )
+        return PipelineRecord(*rows[0]) if rows else None
+
+    def save_pipeline(self, record: PipelineRecord, *, replace: bool) -> None:
+        conflict = (
+            "ON CONFLICT (name) DO UPDATE SET definition = EXCLUDED.definition, "
+            "config_json = EXCLUDED.config_json, altered = EXCLUDED.altered"
+            if replace
+            else ""
+        )
+        self._run(
+            "INSERT INTO sluice.definitions VALUES (?, ?, ?, ?, now(), now(), NULL) " + conflict,
+            [record.name, record.definition, record.config_json, record.state],
+        )
+
+    def set_state(self, name: str, state: str, error: str | None = None) -> None:
+        self._run(
+            "UPDATE sluice.definitions SET state = ?, error = ? WHERE name = ?",
+            [state, _text(error), name],
+        )
+
+    def drop_pipeline(self, name: str) -> None:
+        with self._transaction(pipeline=name):
+            for table in ("definitions", "cursors", "batches", "batch_partitions", "errors"):
+                column = "name" if table == "definitions" else "pipeline"
+                self._run(f"DELETE FROM sluice.{table} WHERE {column} = ?", [name])
+
+    def cursors(self, name: str) -> dict[str, int]:
+        rows = self._run(
+            'SELECT partition, "offset" FROM sluice.cursors WHERE pipeline = ?', [name]
+        )
+        return {p: int(o) for p, o in rows}
+
+    def set_cursors(self, name: str, source_type: str, offsets: Mapping[str, int]) -> None:
+        with self._transaction(pipeline=name):
+            for partition, offset in offsets.items():
+                self._run(
+                    'INSERT INTO sluice.cursors (pipeline, source_type, partition, "offset", '
+                    "updated) VALUES (?, ?, ?, ?, now()) ON CONFLICT (pipeline, partition) "
+                    'DO UPDATE SET "offset" = EXCLUDED."offset", updated = now()',
+                    [name, source_type, partition, offset],
+                )
+
+    def table_sql(self, table: str) -> str:
+        return ".".join(quote(part) for part in table.split("."))
+
+    # -- the batch ----------------------------------------------------------------------------
+
+    def load_batch(
+        self,
+        pipeline: str,
+        source_type: str,
+        plan: LoadPlan,
+        rows: pa.Table,
+        progress: Sequence[PartitionProgress],
+        *,
+        started: datetime,
+        nbytes: int,
+        rejected: Sequence[Rejected] = (),
+        state: str = "Succeeded",
+    ) -> BatchOutcome:
+        try:
+            batch_id = int(self._run("SELECT nextval('sluice.batch_ids')")[0][0])
+        except self.driver_error as exc:
+            raise self._translate(exc, pipeline, None) from exc
+        with self._transaction(rows, pipeline, batch_id):
+            # The cursors first: their rows stay locked until COMMIT, so a second writer of
+            # the same partitions waits there, then finds them moved, before loading anything.
+            self._advance_cursors(pipeline, source_type, progress, batch_id)
+            loaded = plan.run(self._run) if rows.num_rows else 0
+            self._record_batch(
+                pipeline, batch_id, progress, rows.num_rows, loaded, started, nbytes, state
+            )
+            self._record_rejected(pipeline, batch_id, rejected)
+        return BatchOutcome(batch_id, loaded)
+
+    def _advance_cursors(
+        self, pipeline: str, source_type: str, progress: Sequence[PartitionProgress], batch: int
+    ) -> None:
+        for p in progress:
+            if p.start is None:
+                try:
+                    self._run(
+                        "INSERT INTO sluice.cursors VALUES (?, ?, ?, ?, ?, ?, now())",
+                        [pipeline, source_type, p.partition, p.end, p.latest, p.size],
+                    )
+                except self.driver_error as exc:
+                    if self._is_unique_violation(exc):
+                        raise self._conflict(pipeline, batch, p) from exc
+                    raise
+                continue
+            changed = self._run(
+                'UPDATE sluice.cursors SET "offset" = ?, latest_offset = ?, '
+                "file_size = coalesce(?, file_size), updated = now() "
+                'WHERE pipeline = ? AND partition = ? AND "offset" = ?',
+                [p.end, p.latest, p.size, pipeline, p.partition, p.start],
+            )[0][0]
+            if changed != 1:
+                raise self._conflict(pipeline, batch, p)
+
+    @staticmethod
+    def _conflict(pipeline: str, batch: int, p: PartitionProgress) -> CursorConflictError:
+        return CursorConflictError(
+            f"pipeline {pipeline}: the cursor of partition {p.partition} is no longer at "
+            f"{p.start}; another writer loaded it. The batch was rolled back.",
+            pipeline=pipeline,
+            batch_id=batch,
+        )
+
+    def _record_batch(
+        self,
+        pipeline: str,
+        batch_id: int,
+        progress: Sequence[PartitionProgress],
+        rows: int,
+        loaded: int,
+        started: datetime,
+        nbytes: int,
+        state: str,
+    ) -> None:
+        seconds = (datetime.now() - started).total_seconds()
+        self._run(
+            "INSERT INTO sluice.batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [pipeline, batch_id, state, started, seconds, rows, loaded, nbytes, len(progress)],
+        )
+        self._run_many(
+            "INSERT INTO sluice.batch_partitions VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [[pipeline, batch_id, p.partition, p.start, p.end, p.rows, state] for p in progress],
+        )
+        if batch_id % 1000 == 0:
+            for table in ("batches", "batch_partitions"):
+                self._run(
+                    f"DELETE FROM sluice.{table} WHERE pipeline = ? AND batch_id < ?",
+                    [pipeline, batch_id - BATCHES_KEPT],
+                )
+
+    def _record_rejected(
+        self, pipeline: str, batch_id: int | None, rejected: Sequence[Rejected]
+    ) -> None:
+        if rejected:
+            self._run_many(
+                "INSERT INTO sluice.errors VALUES (nextval('sluice.error_ids'), ?, ?, 'Error', "
+                "?, ?, ?, ?, ?, ?, NULL, now())",
+                [
+                    [pipeline, batch_id, r.kind, _text(r.reason), r.partition, r.offset, r.raw,
+                     _printable(r.raw)]
+                    for r in rejected
+                ],
+            )  # fmt: skip
+
+    def trial_load(self, plan: LoadPlan, rows: pa.Table) -> str | None:
+        with self._rolled_back(rows):
+            try:
+                plan.run(self._run)
+                return None
+            except self.driver_error as exc:
+                if self._row_level(exc):
+                    return str(exc).split("\n")[0]
+                raise self._translate(exc, "", None) from exc
+
+    def type_errors(self, plan: LoadPlan, rows: pa.Table) -> list[tuple[int, str]]:
+        if not plan.typed or self._try_cast("x", "INTEGER") is None:
+            return []
+        with self._rolled_back(rows):
+            try:
+                found = self._run(plan.type_check(self._try_cast))  # type: ignore[arg-type]
+            except self.driver_error as exc:
+                raise self._translate(exc, "", None) from exc
+        return [(int(row), str(reason)) for row, reason in found]
+
+    def is_duplicate_key(self, reason: str) -> bool:
+        return "duplicate key" in reason.lower()
+
+    def rejected_records(self, pipeline: str, where: str | None) -> list[tuple[int, Rejected]]:
+        condition = route_views(where, "sluice") if where else "true"
+        # The user's condition is spliced in as SQL, so nothing here is a placeholder.
+        try:
+            rows = self._run(
+                'SELECT error_id, error_kind, message, partition, "offset", raw '
+                f"FROM sluice.errors WHERE pipeline = {_literal(pipeline)} AND raw IS NOT NULL "
+                f'AND error_id IN (SELECT ERROR_ID FROM sluice."PIPELINES_ERRORS" '
+                f"WHERE {condition}) ORDER BY error_id"
+            )
+        except self.driver_error as exc:
+            raise StoreError(f"bad REPLAY ERRORS condition: {exc}") from exc
+        return [(int(i), Rejected(k, m, p, o, bytes(r))) for i, k, m, p, o, r in rows]
+
+    def replay(
+        self,
+        pipeline: str,
+        plan: LoadPlan,
+        rows: pa.Table,
+        replayed: Sequence[int],
+        still_failing: Sequence[tuple[int, str]],
+    ) -> int:
+        with self._transaction(rows, pipeline, None):
+            loaded = plan.run(self._run) if rows.num_rows else 0
+            if replayed:
+                self._run_many(
+                    "DELETE FROM sluice.errors WHERE error_id = ?", [[i] for i in replayed]
+                )
+            if still_failing:
+                self._run_many(
+                    "UPDATE sluice.errors SET message = ?, time = now() WHERE error_id = ?",
+                    [[_text(reason), i] for i, reason in still_failing],
+                )
+        return loaded
+
+    def clear_errors(self, pipeline: str | None) -> int:
+        if pipeline is None:
+            return _count_of(self._run("DELETE FROM sluice.errors"))
+        return _count_of(self._run("DELETE FROM sluice.errors WHERE pipeline = ?", [pipeline]))
+
+    def preview(self, plan: LoadPlan, rows: pa.Table, limit: int | None) -> Result:
+        cols = ", ".join(quote(c) for c in plan.columns)
+        limit_sql = f" LIMIT {int(limit)}" if limit is not None else ""
+        with self._rolled_back(rows):
+            try:
+                found = self._run(f"SELECT {cols} FROM ({plan.select}) AS r{limit_sql}")
+            except self.driver_error as exc:
+                raise StoreError(str(exc)) from exc
+        return Result(list(plan.columns), found)
+
+    def record_error(
+        self,
+        pipeline: str,
+        *,
+        kind: str,
+        message: str,
+        batch_id: int | None = None,
+        partition: str | None = None,
+        offset: int | None = None,
+        raw: bytes | None = None,
+        error_type: str = "Error",
+    ) -> None:
+        self._run(
+            "INSERT INTO sluice.errors VALUES (nextval('sluice.error_ids'), ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?, NULL, now())",
+            [pipeline, batch_id, error_type, kind, _text(message), partition, offset, raw,
+             _printable(raw)],
+        )  # fmt: skip
+
+
+def _text(value: str | None) -> str | None:
+    """Text a store accepts: PostgreSQL refuses NUL characters in text."""
+    return None if value is None else value.replace("\x00", "\ufffd")
+
+
+def _printable(raw: bytes | None) -> str | None:
+    return None if raw is None else _text(raw.decode("utf-8", errors="replace"))
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _count_of(rows: Rows) -> int:
+    return int(rows[0][0]) if rows else 0
