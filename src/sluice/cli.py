@@ -25,7 +25,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     broker.add_argument("--port", type=int, default=9092)
 
     sql = commands.add_parser("sql", help="run SQL statements, or an interactive shell")
-    sql.add_argument("--db", default=":memory:", help="database file (default: in memory)")
+    sql.add_argument(
+        "--db",
+        "--store",
+        dest="db",
+        default=":memory:",
+        help="a DuckDB file, or a postgresql://user@host:port/db URL (default: DuckDB in memory)",
+    )
     sql.add_argument("--host", help="connect to a running `sluice serve` instead of a file")
     sql.add_argument("--port", type=int, default=3307)
     sql.add_argument("--user", default=os.environ.get("SLUICE_USER", "root"))
@@ -35,7 +41,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     group.add_argument("-f", "--file", metavar="FILE", help="a file of statements to run")
 
     serve = commands.add_parser("serve", help="serve the database over the MySQL protocol")
-    serve.add_argument("--db", required=True, help="database file")
+    serve.add_argument(
+        "--db",
+        "--store",
+        dest="db",
+        required=True,
+        help="a DuckDB file, or a postgresql://user@host:port/db URL",
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--mysql-port", type=int, default=3307)
     serve.add_argument("--user", default=os.environ.get("SLUICE_USER", "root"))

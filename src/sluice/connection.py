@@ -12,7 +12,7 @@ from sluice.stores import open_store
 
 class Connection:
     """A session on a database with pipelines. Pipeline statements run in Sluice; any other SQL
-    goes to the store (DuckDB) unchanged, in this session's own transaction.
+    goes to the store (DuckDB or PostgreSQL) unchanged, in this session's own transaction.
 
     Use a connection from one thread at a time; ``cursor()`` opens another session on the same
     database for another thread (as DuckDB's ``cursor()`` does). Open a file once per process.
@@ -27,6 +27,11 @@ class Connection:
         self._engine = _engine
         self._store = _engine.store.fork()
         self._closed = False
+
+    @property
+    def store(self) -> str:
+        """The store's name: ``duckdb`` or ``postgresql``."""
+        return self._engine.store.name
 
     def cursor(self) -> Connection:
         """Another session on this database, with its own transaction."""
@@ -68,5 +73,7 @@ class Connection:
 
 
 def connect(database: str = ":memory:") -> Connection:
-    """Open (or create) a database: a DuckDB file path, or ``:memory:``."""
+    """Open (or create) a database: a DuckDB file path, ``:memory:``, or a PostgreSQL URL
+    (``postgresql://user:password@host:port/dbname``), whose schema ``sluice`` then holds the
+    pipelines' catalog."""
     return Connection(database)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,20 +29,26 @@ class Server:
         )  # fmt: skip
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    """A real `sluice serve` process on its own database file and port."""
+@contextmanager
+def serving(database: str) -> Iterator[Server]:
+    """A real `sluice serve` process on ``database`` (a file or a PostgreSQL URL)."""
     port = free_port()
-    db_path = str(tmp_path / "served.duckdb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "sluice.cli", "serve", "--db", db_path, "--mysql-port", str(port),
-         "--password", PASSWORD],
+        [sys.executable, "-m", "sluice.cli", "serve", "--store", database, "--mysql-port",
+         str(port), "--password", PASSWORD],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     assert process.stdout is not None
     wait_for(lambda: "MySQL protocol on" in process.stdout.readline(), timeout=30)  # type: ignore[union-attr]
-    yield Server(port, db_path, process)
-    process.terminate()  # SIGTERM: pipelines finish their batch, the file closes cleanly
+    yield Server(port, database, process)
+    process.terminate()  # SIGTERM: pipelines finish their batch, the database closes cleanly
     assert process.wait(30) == 0
     assert "the database is closed" in process.stdout.read()
     process.stdout.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """A real `sluice serve` process on its own database file and port."""
+    with serving(str(tmp_path / "served.duckdb")) as running:
+        yield running

@@ -5,17 +5,19 @@ from __future__ import annotations
 import datetime
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Callable
 from decimal import Decimal
 
+import psycopg
 import pymysql
 import pytest
 
 from sluice.testing import LocalBroker, produce, wait_for
-from tests.server.conftest import PASSWORD, Server
+from tests.server.conftest import PASSWORD, Server, serving
 
 
 def test_types_round_trip(server: Server) -> None:
@@ -123,7 +125,7 @@ def test_a_pipeline_created_and_watched_over_the_wire(
         assert "hunter2" not in text and "hunter2" not in config
         cur.execute("STOP PIPELINE p")
         cur.execute("SHOW PIPELINES")
-        assert cur.fetchall() == (("p", "Stopped"),)
+        assert cur.fetchall() == (("p", "Stopped", None),)
 
 
 @pytest.mark.skipif(
@@ -200,3 +202,37 @@ def test_a_long_query_does_not_block_other_connections(server: Server) -> None:
         assert not slow_done.is_set(), "the slow query finished first: the test proved nothing"
     finally:
         worker.join(120)
+
+
+def test_serve_on_postgresql_while_any_postgresql_client_reads(
+    pg_url: str, broker: LocalBroker, topic: Callable[..., str]
+) -> None:
+    """`sluice serve --store postgresql://…`: the pipeline's table is an ordinary PostgreSQL
+    table that psycopg reads while the pipeline fills it; the SQL sent is PostgreSQL's."""
+    name = topic(2)
+    with serving(pg_url) as server, server.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE r (id INTEGER PRIMARY KEY, v DOUBLE PRECISION)")
+        cur.execute(
+            f"CREATE PIPELINE p AS LOAD DATA KAFKA '{broker.bootstrap}/{name}' "
+            "INTO TABLE r FORMAT JSON (id <- id, v <- v)"
+        )
+        cur.execute("START PIPELINE p")
+        with psycopg.connect(pg_url, autocommit=True) as pg:
+            for start in (0, 500):
+                produce(broker.bootstrap, name, [json.dumps({"id": i, "v": i / 2}).encode()
+                                                 for i in range(start, start + 500)],
+                        partitions=2)  # fmt: skip
+                wait_for(
+                    lambda n=start + 500: pg.execute("SELECT count(*) FROM r").fetchone() == (n,),
+                    message="rows, read by a PostgreSQL client",
+                )
+            assert pg.execute("SELECT sum(v) FROM r").fetchone() == (sum(range(1000)) / 2,)
+            assert pg.execute(
+                "SELECT sum(rows_streamed) FROM sluice.batches WHERE pipeline = 'p'"
+            ).fetchone() == (1000,)
+        cur.execute("SHOW PIPELINES")
+        (pipeline, state, holder), = cur.fetchall()
+        assert (pipeline, state) == ("p", "Running")
+        assert holder == f"{socket.gethostname()}:{server.process.pid}"
+        cur.execute("SELECT count(*) FROM information_schema.PIPELINES_BATCHES_SUMMARY")
+        assert cur.fetchone()[0] > 0  # type: ignore[index]

@@ -111,8 +111,11 @@ _NEEDS_MYSQL = re.compile(
 )
 
 
+_DIALECTS = {"duckdb": "duckdb", "postgresql": "postgres"}  # sqlglot's names of the stores
+
+
 def _plain(sql: str) -> bool:
-    """A data statement DuckDB can run as the client wrote it."""
+    """A data statement the store can run as the client wrote it."""
     return bool(_DATA_STATEMENT.match(sql)) and not _NEEDS_MYSQL.search(sql)
 
 
@@ -136,7 +139,8 @@ class SluiceSession(Session):  # type: ignore[misc]  # mysql-mimic ships no type
     async def init(self, connection: Any) -> None:
         await super().init(connection)
         self._conn = await asyncio.to_thread(self._database.cursor)
-        self.database = "main"  # DuckDB's default schema: SHOW TABLES works without USE
+        # The store's default schema: SHOW TABLES works without USE.
+        self.database = "public" if self._database.store == "postgresql" else "main"
         log.info("connection %s opened", connection.connection_id)
 
     async def close(self) -> None:
@@ -162,13 +166,14 @@ class SluiceSession(Session):  # type: ignore[misc]  # mysql-mimic ships no type
         # TIMESTAMPTZ), unless mysql-mimic rewrote the statement (e.g. CONNECTION_ID()).
         original = self._parse(sql)
         if len(original) != 1 or original[0] != expression:
-            sql = expression.sql(dialect="duckdb")
+            sql = expression.sql(dialect=_DIALECTS[self._database.store])
         return await self._run(sql)
 
     async def schema(self) -> dict[str, Any]:
         result = await self._run_blocking(
             "SELECT table_schema, table_name, column_name, data_type "
-            "FROM information_schema.columns WHERE table_schema <> 'sluice'"
+            "FROM information_schema.columns "
+            "WHERE table_schema NOT IN ('sluice', 'pg_catalog', 'information_schema')"
         )
         tables: dict[str, dict[str, dict[str, str]]] = {}
         for schema, table, column, kind in result.fetchall():
