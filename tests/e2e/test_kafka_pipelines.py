@@ -32,7 +32,9 @@ def test_json_pipeline_loads_exactly_what_was_produced(
 ) -> None:
     name = topic(4)
     produce(broker.bootstrap, name, readings(10_000), partitions=4)
-    db.execute("CREATE TABLE t (id BIGINT, device VARCHAR, temp DOUBLE PRECISION, ok BOOLEAN, doc JSON)")
+    db.execute(
+        "CREATE TABLE t (id BIGINT, device VARCHAR, temp DOUBLE PRECISION, ok BOOLEAN, doc JSON)"
+    )
     db.execute(
         f"CREATE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} "
         "MAX_OFFSETS_PER_BATCH_PARTITION 1000 INTO TABLE t "
@@ -66,7 +68,9 @@ def test_csv_pipeline_with_variables_set_and_where(
     name = topic(4)
     lines = [f'{i},"name {i}",{i * 1.5},{"x" if i % 3 else "skip"}'.encode() for i in range(4_000)]
     produce(broker.bootstrap, name, lines, partitions=4)
-    db.execute("CREATE TABLE t (id INTEGER, name VARCHAR, price DECIMAL(10,2), doubled DOUBLE PRECISION)")
+    db.execute(
+        "CREATE TABLE t (id INTEGER, name VARCHAR, price DECIMAL(10,2), doubled DOUBLE PRECISION)"
+    )
     db.execute(
         f"CREATE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} INTO TABLE t "
         "FORMAT CSV FIELDS TERMINATED BY ',' ENCLOSED BY '\"' (id, name, @price, @flag) "

@@ -131,20 +131,28 @@ def test_one_connection_at_a_time_holds_a_pipeline(store: Store) -> None:
 
 
 def test_a_lost_connection_is_transient_and_the_next_batch_reconnects(
-    store: Store, database: str
+    store: Store, database: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if store.name != "postgresql":
         pytest.skip("an embedded database has no connection to lose")
     plan = plan_for(store)
     load(store, plan, batch(range(5)), None, 5)
     assert store.claim("p")
-    with psycopg.connect(database, autocommit=True) as admin:  # as a server restart would
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-    with pytest.raises(TransientError, match="connection"):
+
+    def cut() -> None:  # every session of the database, as a server restart would
+        with psycopg.connect(database, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+    advance = store._advance_cursors  # type: ignore[attr-defined]
+    monkeypatch.setattr(store, "_advance_cursors", lambda *a: (cut(), advance(*a)))
+    with pytest.raises(TransientError, match="connection"):  # cut inside the batch
         load(store, plan, batch(range(5, 10)), 5, 10)
-    assert load(store, plan, batch(range(5, 10)), 5, 10) == 5  # a new connection
-    assert store.claim("p")  # claimed again on it
+    monkeypatch.undo()
+    assert load(store, plan, batch(range(5, 10)), 5, 10) == 5  # on a new connection
+    cut()  # an idle connection cut: the next statement finds out and reconnects
+    assert store.claim("p")  # claimed again, on the new connection
     assert store.execute("SELECT count(*) FROM t").fetchall() == [(10,)]
+    assert store.cursors("p") == {"0": 10}

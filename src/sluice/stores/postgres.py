@@ -16,6 +16,7 @@ import psycopg
 import psycopg.errors
 import pyarrow as pa
 from psycopg.conninfo import conninfo_to_dict
+from psycopg.pq import TransactionStatus
 
 from sluice.errors import StoreError, TerminalError, TransientError
 from sluice.result import Result
@@ -113,11 +114,18 @@ class PostgresStore(SQLStore):
     # -- what SQLStore needs ------------------------------------------------------------------
 
     def _run(self, sql: str, params: Sequence[Any] | None = None) -> Rows:
+        """Run one of Sluice's statements. Outside a transaction, a connection found dead (a
+        restarted server ends idle sessions) is replaced and the statement sent once more."""
         query = (sql.replace("?", "%s") if params is not None else sql).encode()
-        try:
-            cur = self._conn().execute(query, params)
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise _lost(exc, self.where()) from exc
+        for attempt in (1, 2):
+            con = self._conn()
+            idle = con.info.transaction_status == TransactionStatus.IDLE
+            try:
+                cur = con.execute(query, params)
+                break
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                if attempt == 2 or not idle or not con.broken:
+                    raise _lost(exc, self.where()) from exc
         return cur.fetchall() if cur.description is not None else [(cur.rowcount,)]
 
     def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
