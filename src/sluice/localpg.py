@@ -93,8 +93,7 @@ class LocalPostgres:
             except psycopg.OperationalError:
                 if time.monotonic() > deadline:
                     raise SluiceError(
-                        f"PostgreSQL did not accept connections in {timeout} s: "
-                        f"{self._log_tail()}"
+                        f"PostgreSQL did not accept connections in {timeout} s: {self._log_tail()}"
                     ) from None
                 time.sleep(0.05)
 

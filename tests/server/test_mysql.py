@@ -231,7 +231,7 @@ def test_serve_on_postgresql_while_any_postgresql_client_reads(
                 "SELECT sum(rows_streamed) FROM sluice.batches WHERE pipeline = 'p'"
             ).fetchone() == (1000,)
         cur.execute("SHOW PIPELINES")
-        (pipeline, state, holder), = cur.fetchall()
+        ((pipeline, state, holder),) = cur.fetchall()
         assert (pipeline, state) == ("p", "Running")
         assert holder == f"{socket.gethostname()}:{server.process.pid}"
         cur.execute("SELECT count(*) FROM information_schema.PIPELINES_BATCHES_SUMMARY")

@@ -219,7 +219,11 @@ class Engine:
             (
                 r.name,
                 r.state,
-                holders.get(r.name) if self.store.shared else here if self._running(r.name) else None,
+                holders.get(r.name)
+                if self.store.shared
+                else here
+                if self._running(r.name)
+                else None,
             )
             for r in self.store.pipelines()
         ]

@@ -73,7 +73,9 @@ class PipelineRunner:
                         return
                     if not store.claim(self.name):
                         if not standby:
-                            log.info("pipeline %s: another process loads it; standing by", self.name)
+                            log.info(
+                                "pipeline %s: another process loads it; standing by", self.name
+                            )
                             standby = True
                         self._stop.wait(STANDBY_SECONDS)
                         continue

@@ -20,8 +20,9 @@ CREATE TABLE IF NOT EXISTS sluice.cursors (
 CREATE SEQUENCE IF NOT EXISTS sluice.batch_ids;
 CREATE TABLE IF NOT EXISTS sluice.batches (
     pipeline VARCHAR NOT NULL, batch_id BIGINT NOT NULL, state VARCHAR NOT NULL,
-    start_time TIMESTAMP NOT NULL, batch_time DOUBLE PRECISION NOT NULL, rows_streamed BIGINT NOT NULL,
-    rows_loaded BIGINT NOT NULL, bytes_streamed BIGINT NOT NULL, num_partitions INTEGER NOT NULL);
+    start_time TIMESTAMP NOT NULL, batch_time DOUBLE PRECISION NOT NULL,
+    rows_streamed BIGINT NOT NULL, rows_loaded BIGINT NOT NULL, bytes_streamed BIGINT NOT NULL,
+    num_partitions INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS sluice.batch_partitions (
     pipeline VARCHAR NOT NULL, batch_id BIGINT NOT NULL, partition VARCHAR NOT NULL,
     earliest BIGINT, latest BIGINT NOT NULL, parsed_rows BIGINT NOT NULL, state VARCHAR NOT NULL);

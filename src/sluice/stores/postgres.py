@@ -139,12 +139,17 @@ class PostgresStore(SQLStore):
         if rows is None:
             return
         columns = ", ".join(
-            f"{quote(name)} {'bigint' if name == ROW_COLUMN else 'text'}" for name in rows.schema.names
+            f"{quote(name)} {'bigint' if name == ROW_COLUMN else 'text'}"
+            for name in rows.schema.names
         )
         self._run(f"CREATE TEMP TABLE {BATCH_RELATION} ({columns}) ON COMMIT DROP")
         body = pgcopy.encode(rows)
         try:
-            with self._conn().cursor().copy(f"COPY {BATCH_RELATION} FROM STDIN (FORMAT BINARY)") as copy:
+            with (
+                self._conn()
+                .cursor()
+                .copy(f"COPY {BATCH_RELATION} FROM STDIN (FORMAT BINARY)") as copy
+            ):
                 copy.write(pgcopy.HEADER)
                 copy.write(body)
                 copy.write(pgcopy.TRAILER)
