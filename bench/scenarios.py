@@ -29,7 +29,7 @@ CEILING_CONSUMER = {
 }
 
 TABLE = """CREATE TABLE readings (
-    device_id VARCHAR, ts TIMESTAMP, temp DOUBLE, vibration DOUBLE, rpm INTEGER,
+    device_id VARCHAR, ts TIMESTAMP, temp DOUBLE PRECISION, vibration DOUBLE PRECISION, rpm INTEGER,
     status VARCHAR, seq BIGINT{key})"""
 JSON_MAPPING = (
     "FORMAT JSON (device_id <- device_id, ts <- ts, temp <- temp, vibration <- vibration, "
@@ -80,11 +80,24 @@ def ceiling(bootstrap: str, topic: str, partitions: int, **_: Any) -> dict[str, 
     return {"rows": rows, "seconds": seconds, "bytes": nbytes}
 
 
-def naive(bootstrap: str, topic: str, partitions: int, db: str, limit: int, **_: Any) -> dict:
-    """What most people write: poll one message, one INSERT per row, commit every 1000 rows."""
+def naive(
+    bootstrap: str, topic: str, partitions: int, db: str, limit: int, commit_every: int = 1000,
+    **_: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """What most people write: poll one message, one INSERT per row, commit every
+    ``commit_every`` rows. Into DuckDB, or PostgreSQL when ``db`` is a postgresql:// URL
+    (psycopg, the same code)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "naive"})
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
-    con = duckdb.connect(db)
+    con: Any
+    if db.startswith("postgresql://"):
+        import psycopg
+
+        con = psycopg.connect(db, autocommit=True)
+        insert = "INSERT INTO readings VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    else:
+        con = duckdb.connect(db)
+        insert = "INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?, ?)"
     con.execute(TABLE.format(key=""))
     rows = nbytes = 0
     t0 = time.perf_counter()
@@ -96,13 +109,13 @@ def naive(bootstrap: str, topic: str, partitions: int, db: str, limit: int, **_:
         value = m.value()
         doc = json.loads(value)
         con.execute(
-            "INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?, ?)",
+            insert,
             [doc["device_id"], doc["ts"], doc["temp"], doc["vibration"], doc["rpm"],
              doc["status"], doc["seq"]],
         )  # fmt: skip
         rows += 1
         nbytes += len(value)
-        if rows % 1000 == 0:
+        if rows % commit_every == 0:
             con.execute("COMMIT")
             con.execute("BEGIN")
     con.execute("COMMIT")

@@ -52,6 +52,9 @@ def check_supported(defn: ast.CreatePipeline) -> list[str]:
     ]
 
 
+Ahead = tuple[list[PartitionBatch], "Batch | None"]  # a read-ahead: its partitions, maybe parsed
+
+
 @dataclass
 class BatchReport:
     batch_id: int
@@ -77,7 +80,12 @@ class PipelineRuntime:
         self.source: Source = build_source(defn.source, pipeline=defn.name)
         self.policy = SkipPolicy.of(defn.skip_errors)
         self._reader: ThreadPoolExecutor | None = None
-        self._ahead: tuple[dict[str, int], Future[list[PartitionBatch]]] | None = None
+        self._ahead: tuple[dict[str, int], Future[Ahead]] | None = None
+        # Whether the read-ahead also parses: yes while loading takes longer than parsing
+        # (a server store), so that the parse moves off the loading thread; no while the
+        # extract is the longer stage (an embedded store), so that it keeps a thread to itself.
+        # Decided after each batch; the batch after the first is parsed ahead.
+        self._parse_ahead = True
 
     @property
     def batch_interval(self) -> float:
@@ -122,12 +130,13 @@ class PipelineRuntime:
         has given up on a batch) go to PIPELINES_ERRORS in the same transaction; any other
         bad record fails the batch with a ``RejectedRecordError`` that says where it is."""
         cursors = store.cursors(self.name)
-        parts = self._next_parts(cursors, wait, stop_at_end)
-        if not parts:
+        batch = self._next_batch(cursors, wait, stop_at_end)
+        if batch is None:
             return None
-        self._read_ahead(cursors, parts, wait, stop_at_end)
         started, t0 = datetime.now(), time.perf_counter()
-        batch = Batch.parse(self.format, parts)
+        parts = list(batch.parts)
+        self._read_ahead(cursors, parts, wait, stop_at_end)
+        parsed_in = batch.seconds
         policy = SkipPolicy.of("ALL") if skip_all else self.policy
         rejected = list(batch.parse_errors)
         if rejected and not policy.parser:
@@ -150,6 +159,7 @@ class PipelineRuntime:
                 rows, state = rows.slice(0, 0), "Skipped"
                 rejected.append(Rejected("Load", str(exc)))
             outcome = self._load(store, batch, rows, rejected, started, state)
+        self._parse_ahead = time.perf_counter() - t0 > parsed_in  # loading took longer
         return BatchReport(
             outcome.batch_id,
             rows.num_rows,
@@ -159,29 +169,37 @@ class PipelineRuntime:
             len(rejected),
         )
 
-    def _next_parts(
-        self, cursors: dict[str, int], wait: float, stop_at_end: bool
-    ) -> list[PartitionBatch]:
-        """The partitions of the next batch: those read ahead while the previous batch loaded
-        if that read started from the cursors as they are now (the previous batch committed);
-        else read now. A read-ahead never loads anything itself, so discarding it is safe."""
+    def _next_batch(self, cursors: dict[str, int], wait: float, stop_at_end: bool) -> Batch | None:
+        """The next batch, parsed: the one read ahead while the previous batch loaded if that
+        read started from the cursors as they are now (the previous batch committed); else
+        read now. A read-ahead never loads anything itself, so discarding it is safe."""
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
             projected, future = ahead
-            parts = future.result()
+            parts, batch = future.result()
             if projected == cursors:
-                return parts
-        return self.extract(cursors, wait, stop_at_end=stop_at_end)
+                return batch or (Batch.parse(self.format, parts) if parts else None)
+        parts, batch = self._read(cursors, wait, stop_at_end, parse=True)
+        return batch
+
+    def _read(
+        self, cursors: Mapping[str, int], wait: float, stop_at_end: bool, *, parse: bool
+    ) -> Ahead:
+        parts = self.extract(cursors, wait, stop_at_end=stop_at_end)
+        return parts, Batch.parse(self.format, parts) if parts and parse else None
 
     def _read_ahead(
         self, cursors: dict[str, int], parts: list[PartitionBatch], wait: float, stop_at_end: bool
     ) -> None:
-        """Start extracting the batch after ``parts`` on a thread of its own, so that reading
-        from the source overlaps parsing and loading (both release the GIL in C/C++)."""
+        """Start extracting (and maybe parsing) the batch after ``parts`` on a thread of its
+        own, so that it overlaps the load of this batch (the source, the parser and the store
+        all release the GIL in C/C++)."""
         projected = {**cursors, **{p.partition: p.end for p in parts}}
         if self._reader is None:
             self._reader = ThreadPoolExecutor(1, thread_name_prefix=f"extract-{self.name}")
-        future = self._reader.submit(self.extract, projected, wait, stop_at_end=stop_at_end)
+        future = self._reader.submit(
+            self._read, projected, wait, stop_at_end, parse=self._parse_ahead
+        )
         self._ahead = (projected, future)
 
     def _load(
