@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -53,17 +52,12 @@ class Batch:
     parse_errors: list[Rejected] = field(default_factory=list)
     _bounds: list[int] = field(default_factory=list)  # cumulative records (Kafka) or rows (FS)
     _records: bool = True
-    seconds: float = 0.0  # how long parsing took
 
     @classmethod
     def parse(cls, fmt: Format, parts: Sequence[PartitionBatch]) -> Batch:
-        t0 = time.perf_counter()
         if parts and parts[0].data is None:
-            batch = cls._parse_records(fmt, parts)
-        else:
-            batch = cls._parse_files(fmt, parts)
-        batch.seconds = time.perf_counter() - t0
-        return batch
+            return cls._parse_records(fmt, parts)
+        return cls._parse_files(fmt, parts)
 
     @classmethod
     def _parse_records(cls, fmt: Format, parts: Sequence[PartitionBatch]) -> Batch:

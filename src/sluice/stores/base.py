@@ -107,6 +107,8 @@ class Store(ABC):
     #: Whether several Sluice processes may use the database at once (then ``claim`` decides
     #: which of them loads a pipeline).
     shared: bool = False
+    #: Whether the database runs in another process (a server), so that a load mostly waits.
+    remote: bool = False
 
     @abstractmethod
     def fork(self) -> Store:

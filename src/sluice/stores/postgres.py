@@ -44,6 +44,7 @@ _TYPES = {
 class PostgresStore(SQLStore):
     name = "postgresql"
     shared = True
+    remote = True
     driver_error = psycopg.Error
 
     def __init__(self, url: str, *, _catalog: bool = True) -> None:
