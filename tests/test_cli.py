@@ -22,9 +22,8 @@ def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*SLUICE, *args], capture_output=True, text=True, timeout=timeout)
 
 
-def test_sql_prints_aligned_tables(tmp_path: Path) -> None:
-    db = str(tmp_path / "x.duckdb")
-    out = run("sql", "--db", db, "-e", "CREATE TABLE t (id INT, name VARCHAR); "
+def test_sql_prints_aligned_tables(database: str) -> None:
+    out = run("sql", "--store", database, "-e", "CREATE TABLE t (id INT, name VARCHAR); "
               "INSERT INTO t VALUES (1, 'a'), (22, NULL); SELECT * FROM t ORDER BY id")  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [
@@ -52,6 +51,14 @@ def test_sql_file_and_one_line_errors(tmp_path: Path) -> None:
     out = run("sql", "-e", "SELECT * FROM missing_table")
     assert out.returncode == 1 and out.stderr.startswith("Error: Catalog Error")
     assert len(out.stderr.splitlines()) == 1
+
+
+def test_an_unreachable_postgresql_is_named_with_the_reason() -> None:
+    port = free_port()  # nothing listens there
+    out = run("sql", "--store", f"postgresql://sluice:pw@127.0.0.1:{port}/plant", "-e", "SELECT 1")
+    assert out.returncode == 1
+    assert out.stderr.startswith(f"Error: cannot connect to PostgreSQL 127.0.0.1:{port}/plant: ")
+    assert "Connection refused" in out.stderr and "pw" not in out.stderr
 
 
 def test_a_locked_database_names_the_process_holding_it(tmp_path: Path) -> None:

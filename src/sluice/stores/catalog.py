@@ -5,6 +5,9 @@ PostgreSQL the views' unquoted column names fold to lower case; SQL that names t
 quotes (``SELECT PIPELINE_NAME FROM information_schema.PIPELINES``) works on both.
 """
 
+# Changed with any change to CATALOG or VIEWS: a store whose catalog is at this version skips
+# its DDL on open (so a role without DDL rights can use it).
+VERSION = "sluice catalog 1"
 BATCHES_KEPT = 10_000  # per pipeline; older batch records are trimmed as new ones commit
 
 CATALOG = """

@@ -23,7 +23,7 @@ from sluice.result import Result
 from sluice.sql.expr import quote
 from sluice.stores import pgcopy
 from sluice.stores.base import process_label, route_views
-from sluice.stores.catalog import CATALOG, VIEWS
+from sluice.stores.catalog import CATALOG, VERSION, VIEWS
 from sluice.stores.loadsql import BATCH_RELATION, ROW_COLUMN, TableInfo
 from sluice.stores.sqlstore import Rows, SQLStore
 
@@ -80,14 +80,21 @@ class PostgresStore(SQLStore):
         return self._con
 
     def _create_catalog(self) -> None:
-        """Create (or update) the catalog; processes opening the database at once take turns."""
+        """Create (or update) the catalog, unless it is current; processes opening the
+        database at once take turns."""
+        current = "SELECT obj_description(to_regnamespace('sluice'), 'pg_namespace') = ?"
+        if self._run(current, [VERSION])[0][0]:
+            return  # nothing to do, and no DDL rights needed
         with self._transaction():
             self._run(f"SELECT pg_advisory_xact_lock({CATALOG_LOCK})")
+            if self._run(current, [VERSION])[0][0]:
+                return
             self._run(CATALOG)
             names = ", ".join(f'sluice."{name}"' for name in VIEWS)
             self._run(f"DROP VIEW IF EXISTS {names} CASCADE")
             for name, body in VIEWS.items():
                 self._run(f'CREATE VIEW sluice."{name}" AS {body}')
+            self._run(f"COMMENT ON SCHEMA sluice IS '{VERSION}'")
 
     def fork(self) -> PostgresStore:
         return PostgresStore(self.url, _catalog=False)
