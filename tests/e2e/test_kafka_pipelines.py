@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 import sluice
+from sluice.stores.base import process_label
 from sluice.testing import LocalBroker, produce, wait_for
 from tests.e2e.helpers import kafka, states
 
@@ -187,7 +188,8 @@ def test_background_pipeline_picks_up_new_data_and_resumes_after_reopen(
         "FORMAT JSON (id <- id)"
     )
     db.execute("START PIPELINE p")
-    assert states(db) == [("p", "Running")]
+    loading = [("p", "Running", process_label())]  # this process loads it
+    wait_for(lambda: db.execute("SHOW PIPELINES").fetchall() == loading, message="the claim")
     produce(broker.bootstrap, name, readings(1_000), partitions=4)
     wait_for(lambda: count(db) == 1_000, message="the first 1,000 rows")
     produce(broker.bootstrap, name, readings(1_000, start=1_000), partitions=4)

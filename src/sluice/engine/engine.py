@@ -214,19 +214,9 @@ class Engine:
         """Each pipeline, its state, and the process loading it (``host:pid``): as the shared
         store's claims say, else this process for the pipelines it runs."""
         holders = self.store.holders()
-        here = process_label()
-        rows = [
-            (
-                r.name,
-                r.state,
-                holders.get(r.name)
-                if self.store.shared
-                else here
-                if self._running(r.name)
-                else None,
-            )
-            for r in self.store.pipelines()
-        ]
+        if not self.store.shared:  # one process: this one, for the pipelines it runs
+            holders = {n: process_label() for n in list(self._runners) if self._running(n)}
+        rows = [(r.name, r.state, holders.get(r.name)) for r in self.store.pipelines()]
         return Result(["Pipelines", "State", "Process"], rows)
 
     def _show_create(self, stmt: ast.ShowCreatePipeline) -> Result:
