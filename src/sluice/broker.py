@@ -24,12 +24,12 @@ HOST = "127.0.0.1"  # never listen beyond this machine
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    """In the broker's process before exec: on Linux, have the kernel terminate it if the
-    process that started it dies (even by SIGKILL), so that no broker is left behind."""
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """In a child process before exec: on Linux, have the kernel send it ``sig`` if the
+    process that started it dies (even by SIGKILL), so that no server is left behind."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        libc.prctl(_PR_SET_PDEATHSIG, sig)
 
 
 def free_port() -> int:
@@ -78,7 +78,7 @@ class LocalBroker:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,  # Ctrl-C reaches Sluice, which stops the broker in order
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

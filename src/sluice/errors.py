@@ -89,6 +89,11 @@ class StoreError(TerminalError):
         self.batch_id = batch_id
 
 
+class TransientStoreError(StoreError, TransientError):
+    """The store cannot take the batch now (unreachable, restarting, a write conflict): the
+    batch is retried."""
+
+
 class CursorConflictError(StoreError, TransientError):
     """The stored cursor moved under the batch: another writer owns the partition."""
 

@@ -7,24 +7,21 @@ system user (created if missing), as the wheel's own launcher does.
 
 from __future__ import annotations
 
-import ctypes
 import importlib.util
 import os
 import pwd
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
 
-from sluice.broker import HOST, free_port
+from sluice.broker import HOST, die_with_parent, free_port
 from sluice.errors import SluiceError
 
 SERVER_USER = "sluice_postgres"  # the system user the server runs as when started by root
-_PR_SET_PDEATHSIG = 1
 
 
 def _binaries() -> Path:
@@ -138,8 +135,7 @@ class LocalPostgres:
         if self._user is not None:
             os.setgid(self._user.pw_gid)
             os.setuid(self._user.pw_uid)
-        if sys.platform.startswith("linux"):  # after setuid, which clears the setting
-            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
+        die_with_parent(signal.SIGINT)  # after setuid, which clears the setting
 
     def _run(self, command: list[str]) -> None:
         done = subprocess.run(

@@ -11,7 +11,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from sluice.errors import DatabaseLockedError, StoreError, TerminalError, TransientError
+from sluice.errors import DatabaseLockedError, StoreError, TerminalError, TransientStoreError
 from sluice.result import Result
 from sluice.stores.base import route_views
 from sluice.stores.catalog import CATALOG, VIEWS
@@ -136,7 +136,7 @@ class DuckDBStore(SQLStore):
         what = f"batch {batch_id}" if batch_id is not None else "the rows"
         message = f"the store refused {what}: {exc}"
         if isinstance(exc, duckdb.TransactionException):
-            return _TransientStoreError(message, pipeline=pipeline, batch_id=batch_id)
+            return TransientStoreError(message, pipeline=pipeline, batch_id=batch_id)
         return StoreError(message, pipeline=pipeline, batch_id=batch_id)
 
     def _row_level(self, exc: Exception) -> bool:
@@ -196,7 +196,3 @@ class _RowStream:
         if not self._done:
             self._rows.extend(self._cur.fetchall())
             self._done = True
-
-
-class _TransientStoreError(StoreError, TransientError):
-    """A write conflict with another transaction: retried."""

@@ -18,7 +18,7 @@ import pyarrow as pa
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 
-from sluice.errors import StoreError, TerminalError, TransientError
+from sluice.errors import StoreError, TerminalError, TransientStoreError
 from sluice.result import Result
 from sluice.sql.expr import quote
 from sluice.stores import pgcopy
@@ -76,7 +76,7 @@ class PostgresStore(SQLStore):
                     connect_timeout=10,
                 )
             except psycopg.Error as exc:
-                raise _TransientStoreError(f"cannot connect to {self.where()}: {exc}") from exc
+                raise TransientStoreError(f"cannot connect to {self.where()}: {exc}") from exc
         return self._con
 
     def _create_catalog(self) -> None:
@@ -171,7 +171,7 @@ class PostgresStore(SQLStore):
         what = f"batch {batch_id}" if batch_id is not None else "the rows"
         message = f"{self.where()} refused {what}: {_message(exc)}"
         if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
-            return _TransientStoreError(message, pipeline=pipeline, batch_id=batch_id)
+            return TransientStoreError(message, pipeline=pipeline, batch_id=batch_id)
         return StoreError(message, pipeline=pipeline, batch_id=batch_id)
 
     def _row_level(self, exc: Exception) -> bool:
@@ -251,9 +251,5 @@ def _message(exc: BaseException) -> str:
     return str(exc).strip()
 
 
-def _lost(exc: Exception, where: str) -> _TransientStoreError:
-    return _TransientStoreError(f"the connection to {where} failed: {_message(exc)}")
-
-
-class _TransientStoreError(StoreError, TransientError):
-    """The server is unreachable or restarting, or a transaction lost a conflict: retried."""
+def _lost(exc: Exception, where: str) -> TransientStoreError:
+    return TransientStoreError(f"the connection to {where} failed: {_message(exc)}")
