@@ -150,8 +150,8 @@ class Engine:
 
     def _failed(self, name: str, exc: BaseException, store: Store) -> None:
         """Called on the runner's thread, with the runner's store."""
+        record_failure(store, name, exc)  # first: whoever sees Error finds the reason
         store.set_state(name, ERROR, str(exc))
-        record_failure(store, name, exc)
         # The runner stays registered until its thread ends, so that close() waits for it to
         # release its source (a consumer left open can outlive the database otherwise).
         log.info("pipeline %s: Error", name)
