@@ -145,6 +145,11 @@ def main() -> int:
             ("replace", "sluice", {"topic": "json", "db": db("replace"), "expect": n,
                                    "replace": True}, json_bytes),
             ("query", "query", {"topic": "json", "db": db("query"), "expect": n}, json_bytes),
+            # The same load behind the MySQL endpoint, alone and with 20 clients querying.
+            ("served", "served", {"topic": "json", "db": db("served"), "expect": n,
+                                  "clients": 0}, json_bytes),
+            ("clients", "served", {"topic": "json", "db": db("clients"), "expect": n,
+                                   "clients": 20}, json_bytes),
             ("freshness", "freshness", {"topic": "fresh", "db": db("fresh"),
                                         "rate": args.fresh_rate,
                                         "duration": args.fresh_seconds}, 0),
@@ -160,6 +165,8 @@ def main() -> int:
                                       "replace": True}, json_bytes),
         ]  # fmt: skip
         wanted = {"ceiling", "ceiling_csv", "naive", *(args.only or "").split(",")}
+        if "clients" in wanted:
+            wanted.add("served")
         if any(label.startswith("pg_") for label in wanted):
             wanted |= {"pg_naive", "pg_naive_1k"}
         plan = [step for step in plan if not args.only or step[0] in wanted]
@@ -218,9 +225,12 @@ def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "freshness p99 <= 500 ms": "freshness" in results
         and results["freshness"]["latency_ms"]["p99"] <= 500,
         "query p99 <= 250 ms": "query" in results and results["query"]["query_ms"]["p99"] <= 250,
+        "clients >= 0.5 x served": "served" in results
+        and x("clients", "rows_per_s") >= 0.5 * x("served", "rows_per_s"),
     }
     needs = {"json": "json", "csv": "csv", "replace": "replace", "pg_json": "pg_json",
-             "pg_replace": "pg_replace", "freshness": "freshness", "query": "query"}  # fmt: skip
+             "pg_replace": "pg_replace", "freshness": "freshness", "query": "query",
+             "clients": "clients"}  # fmt: skip
     # A partial run (--only) gives a verdict on the targets of what it ran.
     out["targets"] = {
         name: ok
@@ -261,6 +271,15 @@ def print_table(results: dict[str, dict[str, Any]], report: dict[str, Any]) -> N
         print(
             f"dashboard query every 100 ms while ingesting ({results['query']['queries']} "
             f"queries): p50 {q['p50']:.1f} ms, p99 {q['p99']:.1f} ms"
+        )
+    if "clients" in results and "served" in results:
+        c = results["clients"]
+        q = c["query_ms"]
+        print(
+            f"served over MySQL: {results['served']['rows_per_s']:,.0f} rows/s alone, "
+            f"{c['rows_per_s']:,.0f} rows/s with {c['clients']} clients querying "
+            f"({c['rows_per_s'] / results['served']['rows_per_s']:.2f}x; {c['queries']:,} "
+            f"queries, p50 {q['p50']:.1f} ms, p99 {q['p99']:.1f} ms)"
         )
     print("\ntargets:")
     for name, ok in report["targets"].items():

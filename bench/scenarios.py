@@ -221,6 +221,75 @@ def freshness(
             "latency_ms": percentiles(latencies)}  # fmt: skip
 
 
+CLIENTS = """
+import json, sys, threading, time
+import pymysql
+port, clients, every = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+stop, latencies, errors = threading.Event(), [], []
+def client():
+    try:
+        conn = pymysql.connect(host="127.0.0.1", port=port, user="root", autocommit=True)
+        with conn.cursor() as cur:
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                cur.execute("SELECT count(*), sum(seq) FROM readings")
+                cur.fetchall()
+                latencies.append((time.perf_counter() - t0) * 1000)
+                time.sleep(every)
+        conn.close()
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=client) for _ in range(clients)]
+for t in threads:
+    t.start()
+print("started", flush=True)
+sys.stdin.readline()
+stop.set()
+for t in threads:
+    t.join()
+print(json.dumps({"latencies": latencies, "errors": errors[:3]}), flush=True)
+"""
+
+
+def served_load(
+    bootstrap: str, topic: str, db: str, expect: int, clients: int, every: float = 0.05,
+    **_: Any,
+) -> dict[str, Any]:  # fmt: skip
+    """The JSON load behind the MySQL endpoint, with ``clients`` connections (another process)
+    each querying the table being loaded every ``every`` seconds."""
+    import subprocess
+
+    from sluice.broker import free_port
+    from sluice.server import BackgroundServer
+
+    conn = _pipeline(db, bootstrap, topic, f"INTO TABLE readings {JSON_MAPPING}")
+    server = BackgroundServer(conn, port=free_port()).start()
+    load = subprocess.Popen(
+        [sys.executable, "-c", CLIENTS, str(server.port), str(clients), str(every)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert load.stdin is not None and load.stdout is not None
+    try:
+        assert load.stdout.readline().strip() == "started"
+        t0 = time.perf_counter()
+        conn.execute("START PIPELINE p FOREGROUND").fetchall()
+        seconds = time.perf_counter() - t0
+        out, _ = load.communicate("stop\n", timeout=60)
+    finally:
+        if load.poll() is None:
+            load.kill()
+            load.wait()
+        server.stop()
+    rows = _count(conn)
+    conn.close()
+    assert rows == expect, f"loaded {rows}, expected {expect}"
+    found = json.loads(out.strip().splitlines()[-1])
+    assert not found["errors"], found["errors"]
+    latencies = found["latencies"]
+    return {"rows": rows, "seconds": seconds, "clients": clients, "queries": len(latencies),
+            "query_ms": percentiles(latencies)}  # fmt: skip
+
+
 PRODUCER = """
 import json, sys, time
 from confluent_kafka import Producer
@@ -257,6 +326,7 @@ SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "sluice": sluice_load,
     "query": query_while_ingesting,
     "freshness": freshness,
+    "served": served_load,
 }
 
 if __name__ == "__main__":

@@ -11,13 +11,27 @@ import pytest
 import sluice
 from sluice.localpg import LocalPostgres
 from sluice.testing import LocalBroker, create_topic, delete_topics, unique_name
+from tests import leaks
 
 STORES = ["duckdb", "postgresql"]
+
+
+@pytest.fixture(autouse=True)
+def no_leaks() -> Iterator[None]:
+    """Fails a test that leaves a thread, a socket, an open file, a child process or a
+    temporary file of Sluice's behind (set up first, so checked after every other fixture of
+    the test has been torn down)."""
+    before = leaks.Snapshot.take()
+    yield
+    left = leaks.check(before)
+    assert not left, "left behind by this test: " + "; ".join(left)
 
 
 @pytest.fixture(scope="session")
 def broker() -> Iterator[LocalBroker]:
     with LocalBroker() as b:
+        assert b.pid is not None
+        leaks.LONG_LIVED.add(b.pid)
         yield b
 
 
@@ -50,6 +64,9 @@ def postgres() -> Iterator[str]:
         yield url
         return
     with LocalPostgres() as server:
+        assert server.pid is not None
+        leaks.LONG_LIVED.add(server.pid)
+        leaks.LONG_LIVED_FILES.add(server.datadir.parent.name)
         yield server.dsn()
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
-import subprocess
 import sys
 
-from sluice.testing import wait_for
+from sluice.testing import Spawned, wait_for
 
 STARTER = (
     "from sluice.broker import LocalBroker; import time; "
@@ -22,11 +20,9 @@ def refuses(port: int) -> bool:
 
 
 def test_a_killed_parent_takes_its_broker_with_it() -> None:
-    parent = subprocess.Popen([sys.executable, "-c", STARTER], stdout=subprocess.PIPE, text=True)
-    assert parent.stdout is not None
-    port = int(parent.stdout.readline())
-    assert not refuses(port)
-    os.kill(parent.pid, signal.SIGKILL)
-    parent.wait()
-    parent.stdout.close()
+    with Spawned([sys.executable, "-c", STARTER]) as parent:
+        port = int(parent.wait_for_line("", timeout=60))
+        assert not refuses(port)
+        parent.send(signal.SIGKILL)
+        parent.wait()
     wait_for(lambda: refuses(port), timeout=10, message="the orphaned broker to stop")

@@ -59,6 +59,11 @@ class LocalBroker:
     def bootstrap(self) -> str:
         return f"{HOST}:{self.port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The broker process, while it runs."""
+        return self._proc.pid if self._proc is not None else None
+
     def start(self, timeout: float = 20.0) -> LocalBroker:
         with socket.socket() as s:
             if s.connect_ex((HOST, self.port)) == 0:

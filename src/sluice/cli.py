@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from sluice import __version__
+from sluice._signals import stop_on_signals
 from sluice.errors import SluiceError
 
 
@@ -75,35 +76,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        if args.command == "broker":
-            return _broker(args.port)
         if args.command == "sql":
             return _sql(args)
-        if args.command == "serve":
-            return _serve(args)
         if args.command == "produce":
             return _produce(args.broker, args.topic, args.partitions)
-        from sluice.demo import run_demo
+        # The long-running commands stop cleanly, with their children, on SIGTERM or Ctrl-C.
+        with stop_on_signals():
+            if args.command == "broker":
+                return _broker(args.port)
+            if args.command == "serve":
+                return _serve(args)
+            from sluice.demo import run_demo
 
-        return run_demo(duration=args.duration, rate=args.rate, db_path=args.db)
+            return run_demo(duration=args.duration, rate=args.rate, db_path=args.db)
     except SluiceError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # stopped while starting: what had started is stopped
+        print("stopped", file=sys.stderr)
+        return 0
 
 
 def _broker(port: int) -> int:
     from sluice.broker import LocalBroker
 
     broker = LocalBroker(port).start()
-    signal.signal(signal.SIGTERM, lambda *_: broker.stop())
     print(f"Kafka-compatible broker (Tansu, in memory) listening on {broker.bootstrap}")
-    print("Ctrl-C to stop. Messages live in memory and are gone when it stops.")
+    print("Ctrl-C to stop. Messages live in memory and are gone when it stops.", flush=True)
+    code = None
     try:
-        broker.wait()
+        code = broker.wait()
     except KeyboardInterrupt:
         pass
     finally:
         broker.stop()
+    if code is not None:  # it ended by itself
+        print(f"Error: the broker exited by itself (exit code {code})", file=sys.stderr)
+        return 1
     print("broker stopped")
     return 0
 
@@ -141,6 +150,9 @@ def _serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise SluiceError(f"cannot listen on {args.host}:{args.mysql_port}: {exc}") from exc
     finally:
+        # Stopping: a second SIGTERM or Ctrl-C must not cut the closing of the database short.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
         db.close()
     print("stopped; the database is closed")
     return 0

@@ -7,7 +7,7 @@ from types import TracebackType
 from sluice.engine import Engine
 from sluice.result import Result
 from sluice.sql import ast, parse, split_statements
-from sluice.stores import open_store
+from sluice.stores import Store, open_store
 
 
 class Connection:
@@ -25,7 +25,8 @@ class Connection:
             _engine = Engine(open_store(database))
             _engine.resume()
         self._engine = _engine
-        self._store = _engine.store.fork()
+        self._store = _engine.store.fork()  # the user's SQL, in the user's transactions
+        self._pipeline_store: Store | None = None  # pipeline statements, outside them
         self._closed = False
 
     @property
@@ -45,7 +46,9 @@ class Connection:
             if isinstance(stmt, ast.Passthrough):
                 result = self._store.execute(stmt.sql)
             else:
-                result = self._engine.execute(stmt)
+                if self._pipeline_store is None:
+                    self._pipeline_store = self._engine.store.fork()
+                result = self._engine.execute(stmt, self._pipeline_store)
         return result
 
     def close(self) -> None:
@@ -56,6 +59,8 @@ class Connection:
             return
         self._closed = True
         self._store.close()
+        if self._pipeline_store is not None:
+            self._pipeline_store.close()
         if self._owner:
             self._engine.close()
             self._engine.store.close()

@@ -120,7 +120,7 @@ class SteadyProducer(threading.Thread):
 
 def run_demo(duration: float | None = None, rate: int = 20_000, db_path: str | None = None) -> int:
     tty = sys.stdout.isatty()
-    with LocalBroker() as broker, tempfile.TemporaryDirectory() as tmp:
+    with LocalBroker() as broker, tempfile.TemporaryDirectory(prefix="sluice-demo-") as tmp:
         print(f"Broker (Tansu, in memory) on {broker.bootstrap}")
         create_topic(broker.bootstrap, TOPIC, partitions=4)
         path = db_path or os.path.join(tmp, "demo.duckdb")

@@ -1,30 +1,61 @@
-"""Errors raised by Sluice.
+"""Errors raised by Sluice, and the one classification that decides what a failure does.
 
 ::
 
-    SluiceError
-    ├── ParseError            bad SQL; carries line, column and a caret under the token
-    ├── NotSupportedError     syntax Sluice accepts but does not run yet
-    ├── CatalogError          unknown or duplicate pipeline, wrong state for the statement
-    ├── DatabaseLockedError   the database file is held by another process
-    ├── SourceError           Kafka / file problems        (pipeline, partition)
-    │   └── SourceUnavailableError   + TransientError: broker unreachable, file vanished
-    ├── FormatError           a batch that cannot be parsed at all
-    ├── StoreError            the store refused the batch  (pipeline, batch_id)
-    │   └── CursorConflictError      + TransientError: another writer moved the cursor
-    └── BatchError            a batch failed; wraps the cause (pipeline, batch_id)
-        └── RejectedRecordError  a record the pipeline may not skip (+ where it is)
+    SluiceError                 every error carries pipeline, batch_id, partition, offset
+    ├── ParseError              bad SQL; carries line, column and a caret under the token
+    ├── DatabaseLockedError     the database file is held by another process
+    ├── TransientError          marker: may clear by itself
+    │   ├── SourceUnavailableError   (also a SourceError) broker unreachable, topic missing
+    │   ├── TransientStoreError      (also a StoreError) database unreachable, disk full
+    │   └── CursorConflictError      (also a StoreError) another writer moved the cursor
+    └── TerminalError           marker: retrying cannot help
+        ├── NotSupportedError   syntax Sluice accepts but does not run yet
+        ├── CatalogError        unknown or duplicate pipeline, wrong state for the statement
+        ├── SourceError         Kafka / file problems: bad address, bad CONFIG
+        ├── FormatError         a batch that cannot be parsed at all (bad format options)
+        ├── StoreError          the store refused: missing table, permission denied
+        └── RejectedRecordError a record the pipeline may not skip (+ where it is)
 
-``TransientError`` and ``TerminalError`` are markers: the engine retries a transient error with
-backoff and stops the pipeline in state ``Error`` on a terminal one. A bad *record* is never an
-exception; it is data (see ``sluice.formats.base.ParsedBatch.errors``).
+What a failure of a running pipeline does is decided by :func:`classify`, here and nowhere
+else (``sluice.engine.runner`` acts on it):
+
+- ``TRANSIENT`` (a ``TransientError``): retried with capped, jittered backoff for as long as it
+  lasts; the pipeline stays Running, with a Warning in ``PIPELINES_ERRORS``.
+- ``RECORD`` (a ``RejectedRecordError``): particular records fail; the skip policy decides.
+  Under ``STOP_ON_ERROR OFF`` they are left out (into ``PIPELINES_ERRORS``) and the batch loads;
+  else the pipeline stops in state Error at once (the same records would fail again).
+- ``TERMINAL`` (any other ``TerminalError``): state Error at once, with the message.
+- ``BUG`` (anything else): retried ``MAX_RETRIES_PER_BATCH_PARTITION`` times, then state Error
+  with the traceback in ``PIPELINES_ERRORS``.
+
+A bad *record* is never raised by a format: it is data (``sluice.formats.ParsedBatch.errors``),
+and becomes a ``RejectedRecordError`` only when the pipeline may not skip it.
 """
 
 from __future__ import annotations
 
+import enum
+
 
 class SluiceError(Exception):
-    """Root of every error Sluice raises on purpose."""
+    """Root of every error Sluice raises on purpose. Where it happened, as far as known:
+    ``pipeline``, ``batch_id``, ``partition`` (a Kafka partition or a file) and ``offset``."""
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        pipeline: str | None = None,
+        batch_id: int | None = None,
+        partition: str | None = None,
+        offset: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.pipeline = pipeline
+        self.batch_id = batch_id
+        self.partition = partition
+        self.offset = offset
 
 
 class TransientError(SluiceError):
@@ -68,10 +99,7 @@ class DatabaseLockedError(SluiceError):
 
 
 class SourceError(TerminalError):
-    def __init__(self, message: str, *, pipeline: str = "", partition: str | None = None) -> None:
-        super().__init__(message)
-        self.pipeline = pipeline
-        self.partition = partition
+    """The source cannot be read as configured (a bad address, a bad CONFIG)."""
 
 
 class SourceUnavailableError(SourceError, TransientError):
@@ -83,10 +111,8 @@ class FormatError(TerminalError):
 
 
 class StoreError(TerminalError):
-    def __init__(self, message: str, *, pipeline: str = "", batch_id: int | None = None) -> None:
-        super().__init__(message)
-        self.pipeline = pipeline
-        self.batch_id = batch_id
+    """The store refused a statement for a reason retrying cannot fix (a missing table or
+    column, a permission denied)."""
 
 
 class TransientStoreError(StoreError, TransientError):
@@ -98,19 +124,31 @@ class CursorConflictError(StoreError, TransientError):
     """The stored cursor moved under the batch: another writer owns the partition."""
 
 
-class BatchError(SluiceError):
-    """A batch failed; ``__cause__`` holds why. Transient if the cause is."""
-
-    def __init__(self, message: str, *, pipeline: str, batch_id: int | None = None) -> None:
-        super().__init__(message)
-        self.pipeline = pipeline
-        self.batch_id = batch_id
-
-
-class RejectedRecordError(BatchError, TerminalError):
+class RejectedRecordError(TerminalError):
     """A record failed to parse or load and the pipeline does not skip such records.
     ``rejected`` says where it is (partition, offset), why, and holds its raw bytes."""
 
     def __init__(self, message: str, *, pipeline: str, rejected: object) -> None:
-        super().__init__(message, pipeline=pipeline)
+        partition, offset = getattr(rejected, "partition", None), getattr(rejected, "offset", None)
+        super().__init__(message, pipeline=pipeline, partition=partition, offset=offset)
         self.rejected = rejected
+
+
+class Failure(enum.Enum):
+    """What a failed batch is, for what the pipeline does next (see the module docstring)."""
+
+    TRANSIENT = "transient"
+    RECORD = "record"
+    TERMINAL = "terminal"
+    BUG = "bug"
+
+
+def classify(exc: BaseException) -> Failure:
+    """The one place that says what kind of failure ``exc`` is."""
+    if isinstance(exc, TransientError):
+        return Failure.TRANSIENT
+    if isinstance(exc, RejectedRecordError):
+        return Failure.RECORD
+    if isinstance(exc, TerminalError):
+        return Failure.TERMINAL
+    return Failure.BUG

@@ -48,6 +48,11 @@ class LocalPostgres:
         self._proc: subprocess.Popen[bytes] | None = None
         self._user = _server_user()
 
+    @property
+    def pid(self) -> int | None:
+        """The server process (the postmaster), while it runs."""
+        return self._proc.pid if self._proc is not None else None
+
     def dsn(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@{HOST}:{self.port}/{database}"
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import os
 import random
-import selectors
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -15,6 +13,8 @@ import time
 import duckdb
 import psycopg
 from confluent_kafka import Producer
+
+from sluice.testing import Spawned, wait_for
 
 MESSAGES = 30_000
 KILLS = 12
@@ -84,24 +84,26 @@ class BackgroundProducer(threading.Thread):
         self.sent.append((i, copy))
 
 
-def start_loader(db_path: str, mark: bool) -> subprocess.Popen[str]:
+def start_loader(db_path: str, mark: bool) -> Spawned:
+    """A loader process, once it has opened the database. The caller kills it (and closes
+    it: ``with`` or ``close()``)."""
     env = {**os.environ, "MARK": "1"} if mark else dict(os.environ)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", LOADER, db_path], stdout=subprocess.PIPE, text=True, env=env
-    )
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    proc = Spawned([sys.executable, "-c", LOADER, db_path], env=env)
+    try:
+        proc.wait_for_line("ready", timeout=60)
+    except BaseException:
+        proc.close()
+        raise
     return proc
 
 
-def kill_at_a_commit(proc: subprocess.Popen[str], commits: int) -> None:
+def kill_at_a_commit(proc: Spawned, commits: int) -> None:
     """Kill after the loader has announced ``commits`` commits (or after 3 s of silence)."""
-    assert proc.stdout is not None
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        seen = 0
-        while seen < commits and sel.select(timeout=3):
-            if proc.stdout.readline().strip() == "commit":
-                seen += 1
+    wait_for(
+        lambda: proc.count("commit") >= commits or time.monotonic() - proc.last_output > 3,
+        timeout=120,
+        message=f"{commits} commits",
+    )
     os.kill(proc.pid, signal.SIGKILL)
 
 

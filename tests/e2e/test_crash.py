@@ -6,13 +6,12 @@ import json
 import os
 import random
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
 
 import sluice
-from sluice.testing import LocalBroker, produce, wait_for
+from sluice.testing import LocalBroker, Spawned, produce, wait_for
 
 MESSAGES = 120_000
 LOADER = """
@@ -44,12 +43,13 @@ def snapshot(db_path: str) -> tuple[int, int, int, int]:
     return int(rows), int(distinct), int(cursors[0]), int(batches[0])
 
 
-def start_loader(db_path: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", LOADER, db_path], stdout=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
+def start_loader(db_path: str) -> Spawned:
+    proc = Spawned([sys.executable, "-c", LOADER, db_path])
+    try:
+        proc.wait_for_line("ready", timeout=60)
+    except BaseException:
+        proc.close()
+        raise
     return proc
 
 
@@ -71,12 +71,10 @@ def test_sigkill_mid_stream_then_restart_is_exactly_once(
     rnd = random.Random(1234)
     mid_stream = []
     for _ in range(4):
-        proc = start_loader(db_path)
-        time.sleep(rnd.uniform(0.2, 1.0))  # let it get somewhere: a random kill point
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
+        with start_loader(db_path) as proc:
+            time.sleep(rnd.uniform(0.2, 1.0))  # let it get somewhere: a random kill point
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
         rows, distinct, cursors, batches = snapshot(db_path)
         assert rows == distinct == cursors == batches, (rows, distinct, cursors, batches)
         if 0 < rows < MESSAGES:

@@ -20,12 +20,12 @@ def rows(n: int, start: int = 0) -> list[bytes]:
     return [json.dumps({"id": i}).encode() for i in range(start, start + n)]
 
 
-def test_pipeline_recovers_from_a_broker_outage_by_itself(db_path: str) -> None:
+def test_pipeline_recovers_from_a_broker_outage_by_itself(database: str) -> None:
     broker = LocalBroker().start()
     try:
         create_topic(broker.bootstrap, "events", 2)
         produce(broker.bootstrap, "events", rows(1_000), partitions=2)
-        db = sluice.connect(db_path)
+        db = sluice.connect(database)
         db.execute("CREATE TABLE t (id INTEGER)")
         db.execute(
             f"CREATE PIPELINE p AS LOAD DATA KAFKA '{broker.bootstrap}/events' "

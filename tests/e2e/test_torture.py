@@ -69,19 +69,19 @@ def test_sigkill_torture_is_exactly_once(
     producer.start()
     rnd = random.Random(f"{fmt}-{replace}")
     progress = []
-    for k in range(KILLS):
-        at_commit = k % 2 == 1
-        proc = start_loader(database, mark=at_commit)
-        if at_commit:
-            kill_at_a_commit(proc, commits=rnd.randint(1, 4))
-        else:
-            time.sleep(rnd.uniform(0.2, 1.0))
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        assert proc.stdout is not None
-        proc.stdout.close()
-        progress.append(consistent(database, replace)[0])
-    producer.join(120)
+    try:
+        for k in range(KILLS):
+            at_commit = k % 2 == 1
+            with start_loader(database, mark=at_commit) as proc:
+                if at_commit:
+                    kill_at_a_commit(proc, commits=rnd.randint(1, 4))
+                else:
+                    time.sleep(rnd.uniform(0.2, 1.0))  # a random kill point, not a wait
+                    os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+            progress.append(consistent(database, replace)[0])
+    finally:
+        producer.join(120)
     assert not producer.errors
     mid_stream = [rows for rows in progress if 0 < rows < len(producer.sent)]
     assert len(mid_stream) >= KILLS // 3, f"kills did not land mid-stream: {progress}"

@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 
 import sluice
 from sluice.stores.postgres import PostgresStore
-from sluice.testing import LocalBroker, wait_for
+from sluice.testing import LocalBroker, Spawned, wait_for
 from tests.e2e.loaders import BackgroundProducer, consistent, start_loader
 
 ROUNDS = 6
 
 
-def holder(store: PostgresStore, loaders: dict[int, subprocess.Popen[str]]) -> int | None:
+def holder(store: PostgresStore, loaders: dict[int, Spawned]) -> int | None:
     """The pid of the live loader holding pipeline p, if any."""
     held = store.holders().get("p")
     pid = int(held.rpartition(":")[2]) if held else None
@@ -52,8 +51,7 @@ def test_two_processes_one_killed_again_and_again(
             os.kill(pid, signal.SIGKILL)
             dead = loaders.pop(pid)
             dead.wait()
-            assert dead.stdout is not None
-            dead.stdout.close()
+            dead.close()
             progress.append(consistent(pg_url, replace=False)[0])
             new = start_loader(pg_url, False)
             loaders[new.pid] = new
@@ -67,10 +65,8 @@ def test_two_processes_one_killed_again_and_again(
         )
     finally:
         for proc in loaders.values():
-            proc.kill()
-            proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
+            proc.close()
+        producer.join(120)
         watcher.close()
     assert len(set(held_by)) == ROUNDS  # each round, a different process was loading
     assert any(0 < rows < len(producer.sent) for rows in progress), progress

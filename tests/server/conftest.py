@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +10,7 @@ import pymysql
 import pytest
 
 from sluice.broker import free_port
-from sluice.testing import wait_for
+from sluice.testing import Spawned
 
 PASSWORD = "s3cret-pw"
 
@@ -20,7 +19,7 @@ PASSWORD = "s3cret-pw"
 class Server:
     port: int
     db_path: str
-    process: subprocess.Popen[str]
+    process: Spawned
 
     def connect(self, **kwargs: object) -> pymysql.connections.Connection:
         return pymysql.connect(
@@ -31,20 +30,18 @@ class Server:
 
 @contextmanager
 def serving(database: str) -> Iterator[Server]:
-    """A real `sluice serve` process on ``database`` (a file or a PostgreSQL URL)."""
+    """A real `sluice serve` process on ``database`` (a file or a PostgreSQL URL). Leaving the
+    block sends SIGTERM and checks the clean exit; the process never outlives the block."""
     port = free_port()
-    process = subprocess.Popen(
+    with Spawned(
         [sys.executable, "-m", "sluice.cli", "serve", "--store", database, "--mysql-port",
          str(port), "--password", PASSWORD],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    assert process.stdout is not None
-    wait_for(lambda: "MySQL protocol on" in process.stdout.readline(), timeout=30)  # type: ignore[union-attr]
-    yield Server(port, database, process)
-    process.terminate()  # SIGTERM: pipelines finish their batch, the database closes cleanly
-    assert process.wait(30) == 0
-    assert "the database is closed" in process.stdout.read()
-    process.stdout.close()
+    ) as process:  # fmt: skip
+        process.wait_for_line("MySQL protocol on", timeout=60)
+        yield Server(port, database, process)
+        # SIGTERM: pipelines finish their batch, the database closes cleanly.
+        assert process.stop() == 0, process.output[-3000:]
+        assert "the database is closed" in process.output
 
 
 @pytest.fixture

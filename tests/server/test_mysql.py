@@ -8,12 +8,12 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
 from decimal import Decimal
 
 import psycopg
 import pymysql
+import pymysql.cursors
 import pytest
 
 from sluice.testing import LocalBroker, produce, wait_for
@@ -184,24 +184,27 @@ def test_sluice_sql_connects_to_a_running_server(server: Server) -> None:
 
 
 def test_a_long_query_does_not_block_other_connections(server: Server) -> None:
-    slow_done = threading.Event()
-
-    def slow() -> None:
-        with server.connect() as conn, conn.cursor() as cur:
-            cur.execute("SELECT count(*) FROM range(4000000000) WHERE range % 7 = 3")
-            cur.fetchall()
-        slow_done.set()
-
-    worker = threading.Thread(target=slow)
-    worker.start()
+    """A query still streaming its result (its client read one row and stopped reading, so it
+    cannot end before the others) holds its own session only: every other connection is
+    answered meanwhile."""
+    slow = server.connect(cursorclass=pymysql.cursors.SSCursor)
     try:
+        cur = slow.cursor()  # not closed: closing would read the rest of the result
+        cur.execute("SELECT range FROM range(1000000000)")
+        assert cur.fetchone() == (0,)
         for _ in range(8):  # eight quick questions, each on a connection of its own
-            with server.connect() as conn, conn.cursor() as cur:
-                cur.execute("SELECT 1")
-                assert cur.fetchone() == (1,)
-        assert not slow_done.is_set(), "the slow query finished first: the test proved nothing"
+            with server.connect() as conn, conn.cursor() as quick:
+                quick.execute("SELECT 1")
+                assert quick.fetchone() == (1,)
+        assert cur.fetchone() == (1,)  # the long query is still there, streaming
     finally:
-        worker.join(120)
+        result = getattr(slow, "_result", None)
+        if result is not None:  # abandon the rest (pymysql would read all of it first)
+            result.unbuffered_active = False
+        slow.close()  # hang up in the middle of its result: the server stops that query
+    with server.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT 2")
+        assert cur.fetchone() == (2,)
 
 
 def test_serve_on_postgresql_while_any_postgresql_client_reads(

@@ -4,6 +4,7 @@ rows, cursor advance and batch record commit together or not at all."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import datetime
 
 import psycopg
@@ -49,7 +50,10 @@ def test_a_moved_cursor_rolls_the_whole_batch_back(store: Store) -> None:
     load(store, plan, batch(range(10)), None, 10)
     assert store.cursors("p") == {"0": 10}
     other = store.fork()  # another writer moves the cursor first
-    load(other, plan, batch(range(10, 15)), 10, 15)
+    try:
+        load(other, plan, batch(range(10, 15)), 10, 15)
+    finally:
+        other.close()
     with pytest.raises(CursorConflictError, match="no longer at 10"):
         load(store, plan, batch(range(20, 25)), 10, 15)
     assert store.execute("SELECT count(*), max(id) FROM t").fetchall() == [(15, 14)]
@@ -60,7 +64,6 @@ def test_a_moved_cursor_rolls_the_whole_batch_back(store: Store) -> None:
     with pytest.raises(CursorConflictError):  # a second "new partition" insert also conflicts
         load(store, plan, batch(range(30, 31)), None, 1)
     assert store.cursors("p") == {"0": 15}
-    other.close()
 
 
 def test_a_failing_insert_leaves_cursors_alone(store: Store) -> None:
@@ -118,16 +121,20 @@ def test_a_missing_table_is_a_terminal_error_naming_it(store: Store) -> None:
 
 
 def test_one_connection_at_a_time_holds_a_pipeline(store: Store) -> None:
-    first, second = store.fork(), store.fork()
-    assert first.claim("p")
-    if not store.shared:  # one process per database: nothing to share
-        assert second.claim("p")
-        return
-    assert not second.claim("p") and second.claim("q")
-    assert first.claim("p")  # holding it already
-    first.close()  # a closed (or lost) connection lets go
-    assert second.claim("p")
-    second.close()
+    with ExitStack() as forks:
+        first, second = store.fork(), store.fork()
+        forks.callback(lambda: (first.close(), second.close()))
+        assert first.claim("p")
+        if not store.shared:  # one process per database: nothing to share
+            assert second.claim("p")
+            return
+        assert not second.claim("p") and second.claim("q")
+        assert first.claim("p")  # holding it already
+        for _ in range(20):  # closing lets go at once: the other's claim right after succeeds
+            first.close()
+            assert second.claim("p")
+            first, second = second, store.fork()
+            assert not second.claim("p")
 
 
 def test_a_lost_connection_is_transient_and_the_next_batch_reconnects(

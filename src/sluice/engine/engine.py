@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sluice.engine.rejects import diagnose, without
-from sluice.engine.runner import PipelineRunner, record_failure
+from sluice.engine.runner import PipelineRunner, describe, record_failure
 from sluice.engine.runtime import (
     FOREGROUND_WAIT_SECONDS,
     PipelineRuntime,
@@ -29,16 +29,19 @@ RUNNING, STOPPED, ERROR = "Running", "Stopped", "Error"
 
 
 class Engine:
-    """Runs the pipeline statements of every session of one database. Its ``store`` holds the
-    catalog and is used by one statement at a time (a lock); every runner and every session
-    works on a fork of it."""
+    """Runs the pipeline statements of every session of one database.
+
+    A statement runs on the store of the session that sent it, so sessions never wait for one
+    another: ``SHOW PIPELINES`` answers while another session runs ``START PIPELINE …
+    FOREGROUND``. Only the changes to which pipelines run here take a lock, and never while
+    reading a source. ``store`` is the engine's own connection, forked for each runner."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._runners: dict[str, PipelineRunner] = {}
-        self._lock = threading.Lock()  # the runners map
-        self._statement = threading.RLock()  # one pipeline statement at a time
-        self._handlers: dict[type, Callable[[Any], Result]] = {
+        self._foreground: set[str] = set()  # pipelines a session runs in the foreground
+        self._lock = threading.RLock()  # the runners and the foreground runs, their changes
+        self._handlers: dict[type, Callable[[Any, Store], Result]] = {
             ast.CreatePipeline: self._create,
             ast.StartPipeline: self._start,
             ast.StopPipeline: self._stop,
@@ -51,11 +54,12 @@ class Engine:
             ast.ClearErrors: self._clear_errors,
         }
 
-    def execute(self, stmt: ast.Statement) -> Result:
-        with self._statement:
-            if isinstance(stmt, ast.Passthrough):
-                return self.store.execute(stmt.sql)
-            return self._handlers[type(stmt)](stmt)
+    def execute(self, stmt: ast.Statement, store: Store) -> Result:
+        """Run ``stmt`` on ``store``: the calling session's own connection for pipeline
+        statements (not one inside the user's transaction)."""
+        if isinstance(stmt, ast.Passthrough):
+            return store.execute(stmt.sql)
+        return self._handlers[type(stmt)](stmt, store)
 
     def resume(self) -> None:
         """Start the pipelines that were Running when the database was last closed."""
@@ -74,14 +78,15 @@ class Engine:
 
     # -- catalog helpers ----------------------------------------------------------------------
 
-    def _record(self, name: str) -> PipelineRecord:
-        record = next((r for r in self.store.pipelines() if r.name.lower() == name.lower()), None)
+    @staticmethod
+    def _record(store: Store, name: str) -> PipelineRecord:
+        record = next((r for r in store.pipelines() if r.name.lower() == name.lower()), None)
         if record is None:
             raise CatalogError(f"pipeline {name} does not exist (SHOW PIPELINES lists them)")
         return record
 
-    def _definition(self, name: str) -> ast.CreatePipeline:
-        stmt = parse(self._record(name).definition)
+    def _definition(self, store: Store, name: str) -> ast.CreatePipeline:
+        stmt = parse(self._record(store, name).definition)
         assert isinstance(stmt, ast.CreatePipeline)
         return stmt
 
@@ -89,15 +94,16 @@ class Engine:
         runner = self._runners.get(name)
         return runner is not None and runner.alive and not runner.failed
 
-    def _save(self, defn: ast.CreatePipeline, state: str, *, replace: bool) -> None:
+    @staticmethod
+    def _save(store: Store, defn: ast.CreatePipeline, state: str, *, replace: bool) -> None:
         record = PipelineRecord(defn.name, render(defn), _config_json(defn), state)
-        self.store.save_pipeline(record, replace=replace)
+        store.save_pipeline(record, replace=replace)
 
     # -- statements ---------------------------------------------------------------------------
 
-    def _create(self, stmt: ast.CreatePipeline) -> Result:
+    def _create(self, stmt: ast.CreatePipeline, store: Store) -> Result:
         warnings = check_supported(stmt)
-        existing = {r.name.lower(): r for r in self.store.pipelines()}.get(stmt.name.lower())
+        existing = {r.name.lower(): r for r in store.pipelines()}.get(stmt.name.lower())
         if existing is not None and not stmt.or_replace:
             if stmt.if_not_exists:
                 return Result(warnings=[*warnings, f"pipeline {stmt.name} already exists"])
@@ -108,65 +114,74 @@ class Engine:
         defn = dataclasses.replace(stmt, or_replace=False, if_not_exists=False)
         if existing is not None:
             defn = dataclasses.replace(defn, name=existing.name)
-        runtime = PipelineRuntime(defn, self.store)  # validates table, columns, format, source
+        runtime = PipelineRuntime(defn, store)  # validates table, columns, format, source
         try:
             runtime.source.check()
         finally:
             runtime.close()
         state = existing.state if existing is not None else STOPPED
-        self._save(defn, state, replace=existing is not None)
+        self._save(store, defn, state, replace=existing is not None)
         return Result(warnings=warnings)
 
-    def _start(self, stmt: ast.StartPipeline) -> Result:
+    def _start(self, stmt: ast.StartPipeline, store: Store) -> Result:
         if stmt.name is None:
-            for record in self.store.pipelines():
-                if not self._running(record.name):
-                    self._launch(record.name)
+            with self._lock:
+                for record in store.pipelines():
+                    if not self._running(record.name) and record.name not in self._foreground:
+                        self._launch(store, record.name)
             return Result()
-        name = self._record(stmt.name).name
-        if self._running(name):
-            if stmt.if_not_running:
+        name = self._record(store, stmt.name).name
+        with self._lock:
+            if self._running(name) or name in self._foreground:
+                if stmt.if_not_running:
+                    return Result()
+                where = "in the foreground of another session" if name in self._foreground else ""
+                raise CatalogError(f"pipeline {name} is already running {where}".strip())
+            if not stmt.foreground:
+                self._launch(store, name)
                 return Result()
-            raise CatalogError(f"pipeline {name} is already running")
-        if stmt.foreground:
-            return self._foreground(name, stmt.limit_batches)
-        self._launch(name)
-        return Result()
+            self._foreground.add(name)
+        try:
+            return self._run_foreground(store, name, stmt.limit_batches)
+        finally:
+            with self._lock:
+                self._foreground.discard(name)
 
-    def _launch(self, name: str) -> None:
-        self.store.set_state(name, RUNNING)
+    def _launch(self, store: Store, name: str) -> None:
+        store.set_state(name, RUNNING)
         self._spawn(name)
 
     def _spawn(self, name: str) -> None:
         with self._lock:
             previous = self._runners.pop(name, None)
-        if previous is not None:
-            previous.stop()  # a failed runner may still be releasing its source
-        runner = PipelineRunner(name, self.store.fork(), self._failed)
-        with self._lock:
+            if previous is not None:
+                previous.stop()  # a failed runner may still be releasing its source
+            runner = PipelineRunner(name, self.store.fork(), self._failed)
             self._runners[name] = runner
-        runner.start()
+            runner.start()
         log.info("pipeline %s: Running", name)
 
     def _failed(self, name: str, exc: BaseException, store: Store) -> None:
         """Called on the runner's thread, with the runner's store."""
         record_failure(store, name, exc)  # first: whoever sees Error finds the reason
-        store.set_state(name, ERROR, str(exc))
+        try:
+            store.set_state(name, ERROR, describe(exc, trace=False))
+        except SluiceError as failure:  # the store itself may be what failed
+            log.error("pipeline %s: could not record its Error state: %s", name, failure)
+            return
         # The runner stays registered until its thread ends, so that close() waits for it to
         # release its source (a consumer left open can outlive the database otherwise).
         log.info("pipeline %s: Error", name)
 
-    def _foreground(self, name: str, limit: int | None) -> Result:
-        runtime = PipelineRuntime(self._definition(name), self.store)
+    def _run_foreground(self, store: Store, name: str, limit: int | None) -> Result:
+        runtime = PipelineRuntime(self._definition(store, name), store)
         rows: list[tuple[int, int, int, int, float]] = []
         try:
             while limit is None or len(rows) < limit:
                 try:
-                    report = runtime.run_batch(
-                        self.store, FOREGROUND_WAIT_SECONDS, stop_at_end=True
-                    )
+                    report = runtime.run_batch(store, FOREGROUND_WAIT_SECONDS, stop_at_end=True)
                 except SluiceError as exc:
-                    record_failure(self.store, name, exc)
+                    record_failure(store, name, exc)
                     raise
                 if report is None:
                     break
@@ -179,18 +194,19 @@ class Engine:
         columns = ["BATCH_ID", "ROWS_STREAMED", "ROWS_LOADED", "ERRORS", "BATCH_TIME"]
         return Result(columns, rows, rowcount=sum(r[2] for r in rows))
 
-    def _stop(self, stmt: ast.StopPipeline) -> Result:
+    def _stop(self, stmt: ast.StopPipeline, store: Store) -> Result:
         names = (
-            [r.name for r in self.store.pipelines() if r.state == RUNNING]
+            [r.name for r in store.pipelines() if r.state == RUNNING]
             if stmt.name is None
-            else [self._record(stmt.name).name]
+            else [self._record(store, stmt.name).name]
         )
-        for name in names:
-            if not self._running(name) and stmt.name is not None and not stmt.if_running:
-                raise CatalogError(f"pipeline {name} is not running")
-            self._halt(name)
-            self.store.set_state(name, STOPPED)
-            log.info("pipeline %s: Stopped", name)
+        with self._lock:
+            for name in names:
+                if not self._running(name) and stmt.name is not None and not stmt.if_running:
+                    raise CatalogError(f"pipeline {name} is not running")
+                self._halt(name)
+                store.set_state(name, STOPPED)
+                log.info("pipeline %s: Stopped", name)
         return Result()
 
     def _halt(self, name: str) -> None:
@@ -199,50 +215,53 @@ class Engine:
         if runner is not None:
             runner.stop()
 
-    def _drop(self, stmt: ast.DropPipeline) -> Result:
+    def _drop(self, stmt: ast.DropPipeline, store: Store) -> Result:
         try:
-            name = self._record(stmt.name).name
+            name = self._record(store, stmt.name).name
         except CatalogError:
             if stmt.if_exists:
                 return Result()
             raise
-        self._halt(name)
-        self.store.drop_pipeline(name)
+        with self._lock:
+            self._halt(name)
+            store.drop_pipeline(name)
         return Result()
 
-    def _show(self, stmt: ast.ShowPipelines) -> Result:
+    def _show(self, stmt: ast.ShowPipelines, store: Store) -> Result:
         """Each pipeline, its state, and the process loading it (``host:pid``): as the shared
         store's claims say, else this process for the pipelines it runs."""
-        holders = self.store.holders()
-        if not self.store.shared:  # one process: this one, for the pipelines it runs
-            holders = {n: process_label() for n in list(self._runners) if self._running(n)}
-        rows = [(r.name, r.state, holders.get(r.name)) for r in self.store.pipelines()]
+        holders = store.holders()
+        if not store.shared:  # one process: this one, for the pipelines it runs
+            with self._lock:
+                mine = [n for n in self._runners if self._running(n)] + list(self._foreground)
+            holders = dict.fromkeys(mine, process_label())
+        rows = [(r.name, r.state, holders.get(r.name)) for r in store.pipelines()]
         return Result(["Pipelines", "State", "Process"], rows)
 
-    def _show_create(self, stmt: ast.ShowCreatePipeline) -> Result:
-        record = self._record(stmt.name)
+    def _show_create(self, stmt: ast.ShowCreatePipeline, store: Store) -> Result:
+        record = self._record(store, stmt.name)
         defn = parse(record.definition)
         text = render(defn, hide_secrets=True)
         if stmt.extended:
-            offsets = json.dumps(self.store.cursors(record.name), sort_keys=True)
+            offsets = json.dumps(store.cursors(record.name), sort_keys=True)
             alter = ast.AlterPipeline(record.name, offsets=offsets)
             text += ";\n" + render(alter)
         return Result(["Pipeline", "Create Pipeline"], [(record.name, text)])
 
-    def _test(self, stmt: ast.TestPipeline) -> Result:
-        runtime = PipelineRuntime(self._definition(stmt.name), self.store)
+    def _test(self, stmt: ast.TestPipeline, store: Store) -> Result:
+        runtime = PipelineRuntime(self._definition(store, stmt.name), store)
         try:
-            return runtime.test(self.store, stmt.limit)
+            return runtime.test(store, stmt.limit)
         finally:
             runtime.close()
 
-    def _replay(self, stmt: ast.ReplayErrors) -> Result:
+    def _replay(self, stmt: ast.ReplayErrors, store: Store) -> Result:
         """Parse the stored raw records again through the current definition and load the
         ones that now succeed; they leave PIPELINES_ERRORS in the same transaction."""
-        name = self._record(stmt.name).name
-        runtime = PipelineRuntime(self._definition(name), self.store)
+        name = self._record(store, stmt.name).name
+        runtime = PipelineRuntime(self._definition(store, name), store)
         try:
-            stored = self.store.rejected_records(name, stmt.where)
+            stored = store.rejected_records(name, stmt.where)
             ids = [error_id for error_id, _ in stored]
             parsed = runtime.format.parse_records([r.raw or b"" for _, r in stored])
             index = parsed.record_index
@@ -251,22 +270,22 @@ class Engine:
             else:
                 rows = parsed.table.append_column(ROW_COLUMN, index)
                 failing = {ids[e.index]: e.reason for e in parsed.errors if e.index is not None}
-                found = diagnose(self.store, runtime.plan, rows) if rows.num_rows else []
+                found = diagnose(store, runtime.plan, rows) if rows.num_rows else []
                 failing.update({ids[f.row]: f.reason for f in found})
                 rows = without(rows, {f.row for f in found})
             replayed = [i for i in ids if i not in failing]
-            loaded = self.store.replay(name, runtime.plan, rows, replayed, sorted(failing.items()))
+            loaded = store.replay(name, runtime.plan, rows, replayed, sorted(failing.items()))
         finally:
             runtime.close()
         columns = ["ROWS_LOADED", "ERRORS_REPLAYED", "ERRORS_REMAINING"]
         return Result(columns, [(loaded, len(replayed), len(failing))], rowcount=loaded)
 
-    def _clear_errors(self, stmt: ast.ClearErrors) -> Result:
-        name = self._record(stmt.name).name if stmt.name is not None else None
-        return Result(rowcount=self.store.clear_errors(name))
+    def _clear_errors(self, stmt: ast.ClearErrors, store: Store) -> Result:
+        name = self._record(store, stmt.name).name if stmt.name is not None else None
+        return Result(rowcount=store.clear_errors(name))
 
-    def _alter(self, stmt: ast.AlterPipeline) -> Result:
-        defn = self._definition(stmt.name)
+    def _alter(self, stmt: ast.AlterPipeline, store: Store) -> Result:
+        defn = self._definition(store, stmt.name)
         name = defn.name
         changes = {
             key: getattr(stmt, key)
@@ -282,30 +301,31 @@ class Engine:
         if changes:
             changed = dataclasses.replace(defn, **changes)
             check_supported(changed)
-            self._save(changed, self._record(name).state, replace=True)
+            self._save(store, changed, self._record(store, name).state, replace=True)
         if stmt.drop_file is not None:
-            self.store.set_cursors(name, defn.source.kind, {stmt.drop_file: 0})
+            store.set_cursors(name, defn.source.kind, {stmt.drop_file: 0})
         if stmt.offsets is not None:
-            self._set_offsets(defn, stmt.offsets)
+            self._set_offsets(store, defn, stmt.offsets)
         return Result()
 
-    def _set_offsets(self, defn: ast.CreatePipeline, value: str) -> None:
-        running = self._running(defn.name)
-        if running:
-            self._halt(defn.name)  # its in-flight batch must not race the new cursors
-        try:
-            if value in ("EARLIEST", "LATEST"):
-                source = build_source(defn.source, pipeline=defn.name)
-                try:
-                    offsets = source.earliest() if value == "EARLIEST" else source.latest()
-                finally:
-                    source.close()
-            else:
-                offsets = _offsets_json(value)
-            self.store.set_cursors(defn.name, defn.source.kind, offsets)
-        finally:
+    def _set_offsets(self, store: Store, defn: ast.CreatePipeline, value: str) -> None:
+        if value in ("EARLIEST", "LATEST"):  # read from the source first, holding no lock
+            source = build_source(defn.source, pipeline=defn.name)
+            try:
+                offsets = source.earliest() if value == "EARLIEST" else source.latest()
+            finally:
+                source.close()
+        else:
+            offsets = _offsets_json(value)
+        with self._lock:
+            running = self._running(defn.name)
             if running:
-                self._spawn(defn.name)
+                self._halt(defn.name)  # its in-flight batch must not race the new cursors
+            try:
+                store.set_cursors(defn.name, defn.source.kind, offsets)
+            finally:
+                if running:
+                    self._spawn(defn.name)
 
 
 def _offsets_json(text: str) -> dict[str, int]:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
+import traceback
 from collections.abc import Callable
 
 from sluice.engine.runtime import PipelineRuntime
-from sluice.errors import RejectedRecordError, SourceError, TransientError
+from sluice.errors import Failure, RejectedRecordError, SluiceError, SourceError, classify
 from sluice.sql import ast, parse
 from sluice.stores.base import Rejected, Store
 
@@ -60,9 +62,9 @@ class PipelineRunner:
         store = self._store
         runtime: PipelineRuntime | None = None
         current = ""
-        failures = 0  # consecutive failed attempts at the same batch
+        attempts = 0  # consecutive failed attempts at the same batch
         warned = False  # a transient condition is reported once, not on every retry
-        skip_all = False  # STOP_ON_ERROR OFF gave up on a batch: skip what fails it
+        skip_all = False  # STOP_ON_ERROR OFF: leave out the records that failed the batch
         standby = False
         try:
             while not self._stop.is_set():
@@ -77,7 +79,7 @@ class PipelineRunner:
                                 "pipeline %s: another process loads it; standing by", self.name
                             )
                             standby = True
-                        self._stop.wait(STANDBY_SECONDS)
+                        self._stop.wait(STANDBY_SECONDS * random.uniform(0.5, 1.0))
                         continue
                     standby = False
                     text = record.definition
@@ -90,60 +92,82 @@ class PipelineRunner:
                         runtime, current = PipelineRuntime(stmt, store), text
                     t0 = time.monotonic()
                     report = runtime.run_batch(store, runtime.batch_interval, skip_all=skip_all)
-                    failures, warned, skip_all = 0, False, False
+                    attempts, warned, skip_all = 0, False, False
                     if report is None:
                         self._stop.wait(max(0.0, runtime.batch_interval - (time.monotonic() - t0)))
                     else:
                         self.batches += 1
                         self.rows += report.rows
-                except TransientError as exc:
-                    failures += 1
-                    delay = backoff(failures)
-                    log.warning("pipeline %s: %s (retrying in %.1f s)", self.name, exc, delay)
-                    if not warned:
-                        warned = record_failure(store, self.name, exc, error_type="Warning")
-                    self._stop.wait(delay)
                 except Exception as exc:
-                    failures += 1
-                    retries = runtime.max_retries if runtime is not None else 0
-                    if failures <= retries:
-                        log.warning(
-                            "pipeline %s: batch failed, retry %d: %s", self.name, failures, exc
-                        )
-                        self._stop.wait(backoff(failures))
-                    elif runtime is not None and not runtime.stop_on_error:
-                        log.warning(
-                            "pipeline %s: skipping what fails the batch: %s", self.name, exc
-                        )
-                        skip_all, failures = True, 0
-                    else:
-                        log.error("pipeline %s stopped: %s", self.name, exc)
+                    attempts += 1
+                    retry = self._next_step(exc, attempts, runtime, skip_all)
+                    if retry is None:
                         self.failed = True
                         self._on_error(self.name, exc, store)
                         return
+                    if classify(exc) is Failure.TRANSIENT and not warned:
+                        warned = record_failure(store, self.name, exc, error_type="Warning")
+                    skip_all = skip_all or classify(exc) is Failure.RECORD
+                    self._stop.wait(retry)
         finally:
             if runtime is not None:
                 runtime.close()
             store.close()
 
+    def _next_step(
+        self, exc: Exception, attempts: int, runtime: PipelineRuntime | None, skipping: bool
+    ) -> float | None:
+        """What a failed attempt leads to, by the kind of failure (``sluice.errors.classify``):
+        seconds to wait before the next attempt, or None to stop in state Error."""
+        kind = classify(exc)
+        if kind is Failure.TRANSIENT:  # for as long as it lasts: the pipeline stays Running
+            delay = backoff(attempts)
+            log.warning("pipeline %s: %s (retrying in %.1f s)", self.name, exc, delay)
+            return delay
+        skippable = runtime is not None and not runtime.stop_on_error and not skipping
+        if kind is Failure.RECORD and skippable:  # the next attempt leaves them out
+            log.warning("pipeline %s: skipping what fails the batch: %s", self.name, exc)
+            return 0.0
+        if kind is Failure.BUG:
+            retries = runtime.max_retries if runtime is not None else 0
+            if attempts <= retries:
+                log.warning(
+                    "pipeline %s: batch failed, retry %d of %d: %r", self.name, attempts, retries,
+                    exc,
+                )  # fmt: skip
+                return backoff(attempts)
+            log.error("pipeline %s stopped by an unexpected error", self.name, exc_info=exc)
+        else:
+            log.error("pipeline %s stopped: %s", self.name, exc)
+        return None
+
 
 def backoff(attempt: int) -> float:
-    """0.1 s, doubling with each attempt, capped."""
-    return float(min(0.1 * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS))
+    """0.1 s, doubling with each attempt up to a cap, less up to half of it at random (so that
+    pipelines failing together do not retry together)."""
+    ceiling = min(0.1 * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
+    return float(ceiling * random.uniform(0.5, 1.0))
 
 
 def record_failure(
     store: Store, name: str, exc: BaseException, *, error_type: str = "Error"
 ) -> bool:
-    """Note ``exc`` in PIPELINES_ERRORS, with its record when it is about one."""
+    """Note ``exc`` in PIPELINES_ERRORS, with its record when it is about one, and with its
+    traceback when it is a bug."""
     where = exc.rejected if isinstance(exc, RejectedRecordError) else None
     if not isinstance(where, Rejected):
-        where = Rejected("Extract" if isinstance(exc, SourceError) else "Load", str(exc))
+        kind = "Extract" if isinstance(exc, SourceError) else "Load"
+        if classify(exc) is Failure.BUG:
+            kind = "Internal"
+        where = Rejected(kind, str(exc))
+    message = describe(exc)
+    batch_id = exc.batch_id if isinstance(exc, SluiceError) else None
     try:
         store.record_error(
             name,
             kind=where.kind,
-            message=str(exc),
+            message=message,
+            batch_id=batch_id,
             partition=where.partition,
             offset=where.offset,
             raw=where.raw,
@@ -153,3 +177,14 @@ def record_failure(
     except Exception as failure:  # the store itself may be what is failing
         log.warning("pipeline %s: could not record the error: %s", name, failure)
         return False
+
+
+def describe(exc: BaseException, *, trace: bool = True) -> str:
+    """The message a user sees for ``exc``: its text; for a bug, what it is and (``trace``)
+    the traceback."""
+    if classify(exc) is not Failure.BUG:
+        return str(exc)
+    head = f"unexpected error (a bug in Sluice; please report it): {exc!r}"
+    if not trace:
+        return head + " (its traceback is in information_schema.PIPELINES_ERRORS)"
+    return head + "\n" + "".join(traceback.format_exception(exc)).rstrip()

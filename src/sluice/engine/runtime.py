@@ -126,9 +126,10 @@ class PipelineRuntime:
     ) -> BatchReport | None:
         """Extract, parse and load one batch in one store transaction. None: nothing new.
 
-        Records the pipeline may skip (SKIP … ERRORS, or ``skip_all`` once STOP_ON_ERROR OFF
-        has given up on a batch) go to PIPELINES_ERRORS in the same transaction; any other
-        bad record fails the batch with a ``RejectedRecordError`` that says where it is."""
+        Records the pipeline may skip (SKIP … ERRORS, or all with ``skip_all``: STOP_ON_ERROR
+        OFF after such a failure) go to PIPELINES_ERRORS in the same transaction; any other
+        bad record fails the batch with a ``RejectedRecordError`` that says where it is. A
+        failure that is not the fault of particular records is raised as it is."""
         cursors = store.cursors(self.name)
         batch = self._next_batch(cursors, wait, stop_at_end)
         if batch is None:
@@ -140,24 +141,26 @@ class PipelineRuntime:
         rejected = list(batch.parse_errors)
         if rejected and not policy.parser:
             raise self._failure(batch, rejected[0])
-        rows, state = batch.rows, "Succeeded"
+        rows = batch.rows
         try:
-            outcome = self._load(store, batch, rows, rejected, started, state)
+            outcome = self._load(store, batch, rows, rejected, started)
         except StoreError as exc:
             if isinstance(exc, TransientError):
                 raise
-            found = diagnose(store, self.plan, rows)
-            if not found and not skip_all:
+            try:
+                found = diagnose(store, self.plan, rows)
+            except StoreError as failure:
+                if isinstance(failure, TransientError):
+                    raise
+                found = []  # the statement itself fails (a dropped table): say why it did
+            if not found:  # not the fault of particular rows: no skipping can fix it
                 raise
             for f in found:
                 if not policy.allows(f.kind, f.duplicate_key):
                     raise self._failure(batch, batch.rejection(f.row, f.kind, f.reason)) from exc
             rejected += [batch.rejection(f.row, f.kind, f.reason) for f in found]
             rows = without(rows, {f.row for f in found})
-            if not found:  # not the fault of particular rows: skip the batch as a whole
-                rows, state = rows.slice(0, 0), "Skipped"
-                rejected.append(Rejected("Load", str(exc)))
-            outcome = self._load(store, batch, rows, rejected, started, state)
+            outcome = self._load(store, batch, rows, rejected, started)
         return BatchReport(
             outcome.batch_id,
             rows.num_rows,
@@ -207,7 +210,6 @@ class PipelineRuntime:
         rows: pa.Table,
         rejected: list[Rejected],
         started: datetime,
-        state: str,
     ) -> BatchOutcome:
         return store.load_batch(
             self.name,
@@ -218,7 +220,6 @@ class PipelineRuntime:
             started=started,
             nbytes=batch.nbytes,
             rejected=rejected,
-            state=state,
         )
 
     def _failure(self, batch: Batch, rejected: Rejected) -> RejectedRecordError:

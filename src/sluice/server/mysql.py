@@ -27,7 +27,9 @@ from mysql_mimic import (
     User,
 )
 from mysql_mimic.charset import CharacterSet
+from mysql_mimic.connection import Connection as MimicConnection
 from mysql_mimic.errors import ErrorCode, MysqlError
+from mysql_mimic.packets import make_column_count, make_column_definition_41
 from sqlglot import exp
 from sqlglot.errors import ParseError as SqlglotParseError
 
@@ -222,6 +224,45 @@ async def _stream(
                 yield [v if c is None else c(v) for v, c in zip(row, convert, strict=True)]
             else:
                 yield row
+
+
+async def _write_text_resultset(self: MimicConnection, result_set: ResultSet) -> None:
+    """mysql-mimic's own, except that a streamed result is sent a chunk at a time, each
+    waiting until the client has taken it. (mysql-mimic 3.0.5 buffers a streamed result whole
+    before sending it: a large result grew the server's memory without bound, and a client
+    that hung up did not stop its query.)"""
+    if isinstance(result_set.rows, (list, tuple)):
+        await _buffered_write_text_resultset(self, result_set)
+        return
+    header = [
+        make_column_count(capabilities=self.capabilities, column_count=len(result_set.columns))
+    ]
+    header += [
+        make_column_definition_41(
+            server_charset=self.server_charset,
+            name=column.name,
+            column_type=column.type,
+            character_set=column.character_set,
+        )
+        for column in result_set.columns
+    ]
+    if not self.deprecate_eof():
+        header.append(self.eof())
+    self.stream.write_many(header)
+    sent, chunk = 0, []
+    async for row in result_set.rows:
+        chunk.append(row)
+        if len(chunk) >= CHUNK:
+            sent += self.stream.write_text_rows(chunk, result_set.columns)
+            chunk = []
+            await self.stream.drain()  # waits while the client is not reading; raises if gone
+    sent += self.stream.write_text_rows(chunk, result_set.columns)
+    await self.stream.write(self.ok_or_eof(affected_rows=sent), drain=False)
+    await self.stream.drain()
+
+
+_buffered_write_text_resultset = MimicConnection.write_text_resultset
+MimicConnection.write_text_resultset = _write_text_resultset
 
 
 class PasswordIdentityProvider(IdentityProvider):  # type: ignore[misc]

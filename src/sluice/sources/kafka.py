@@ -22,10 +22,15 @@ from confluent_kafka import (
     TopicPartition,
 )
 
+from sluice._logs import RepeatFilter
 from sluice.errors import SourceError, SourceUnavailableError
 from sluice.sources.base import PartitionBatch, Source
 
 log = logging.getLogger("sluice.kafka")
+# librdkafka's own log, through Sluice's logging, each distinct line at most every 30 s.
+librdkafka_log = logging.getLogger("sluice.kafka.librdkafka")
+_repeats = RepeatFilter(interval=30.0)
+librdkafka_log.addFilter(_repeats)
 
 DEFAULT_PORT = 9092
 CONSUME_CHUNK = 10_000  # measured: faster than both single polls and very large calls
@@ -87,7 +92,7 @@ class KafkaSource(Source):
             "group.id": f"sluice-{pipeline or 'pipeline'}",
             **config,
             **(credentials or {}),
-            "logger": log,
+            "logger": librdkafka_log,
         }
         self._consumer: Consumer | None = None
         self._position: dict[int, int | None] = {}  # next offset the consumer delivers
@@ -317,6 +322,7 @@ class KafkaSource(Source):
                         ends[cast(int, m.partition())] = cast(int, m.offset())
         finally:
             probe.close()
+            _repeats.flush(librdkafka_log)
         if len(ends) < len(parts):
             raise SourceUnavailableError(
                 f"could not find the end of topic {self.topic!r} within 30 s",
@@ -326,8 +332,9 @@ class KafkaSource(Source):
 
     def close(self) -> None:
         if self._consumer is not None:
-            self._consumer.close()
+            self._consumer.close()  # serves the log lines still queued
             self._consumer = None
+            _repeats.flush(librdkafka_log)
         self._position.clear()
         self._held.clear()
         self._eof.clear()

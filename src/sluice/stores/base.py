@@ -180,7 +180,6 @@ class Store(ABC):
         started: datetime,
         nbytes: int,
         rejected: Sequence[Rejected] = (),
-        state: str = "Succeeded",
     ) -> BatchOutcome:
         """In ONE transaction: insert ``rows`` by ``plan``, move every cursor from its
         ``start`` to its ``end`` with a compare-and-set, and record the batch with its

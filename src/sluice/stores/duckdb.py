@@ -25,6 +25,8 @@ _ROW_LEVEL = (
     duckdb.InvalidInputException,
     duckdb.OutOfRangeException,
 )
+# Errors that may clear by themselves: a write conflict, a full disk, memory.
+_TRANSIENT = (duckdb.TransactionException, duckdb.IOException, duckdb.OutOfMemoryException)
 _LOCK = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
 
 
@@ -111,10 +113,10 @@ class DuckDBStore(SQLStore):
             types=[str(d[1]) for d in description],
         )
 
-    def _run(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+    def _execute(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
         return self._conn().execute(sql, params).fetchall()
 
-    def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    def _execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._conn().executemany(sql, rows)
 
     def _begin(self, rows: pa.Table | None) -> None:
@@ -133,9 +135,9 @@ class DuckDBStore(SQLStore):
                 self._con.unregister(BATCH_RELATION)
 
     def _translate(self, exc: Exception, pipeline: str, batch_id: int | None) -> StoreError:
-        what = f"batch {batch_id}" if batch_id is not None else "the rows"
+        what = f"batch {batch_id}" if batch_id is not None else "a statement"
         message = f"the store refused {what}: {exc}"
-        if isinstance(exc, duckdb.TransactionException):
+        if isinstance(exc, _TRANSIENT):
             return TransientStoreError(message, pipeline=pipeline, batch_id=batch_id)
         return StoreError(message, pipeline=pipeline, batch_id=batch_id)
 

@@ -10,6 +10,7 @@ pipeline is loaded by the process whose connection holds its advisory lock.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import Any
 
 import psycopg
@@ -100,8 +101,15 @@ class PostgresStore(SQLStore):
         return PostgresStore(self.url, _catalog=False)
 
     def close(self) -> None:
-        if self._con is not None:
-            self._con.close()
+        """Close the connection, releasing its claims first: PostgreSQL would free them only
+        once the server process of the session has ended, after ``close()`` returns, so
+        another process's claim right after this one closes could still fail."""
+        con, self._con = self._con, None
+        if con is not None:
+            if self._claimed and not con.closed and not con.broken:
+                with suppress(psycopg.Error):
+                    con.execute("SELECT pg_advisory_unlock_all()")
+            con.close()
         self._claimed.clear()
 
     # -- user SQL -----------------------------------------------------------------------------
@@ -121,7 +129,7 @@ class PostgresStore(SQLStore):
 
     # -- what SQLStore needs ------------------------------------------------------------------
 
-    def _run(self, sql: str, params: Sequence[Any] | None = None) -> Rows:
+    def _execute(self, sql: str, params: Sequence[Any] | None = None) -> Rows:
         """Run one of Sluice's statements. Outside a transaction, a connection found dead (a
         restarted server ends idle sessions) is replaced and the statement sent once more."""
         query = (sql.replace("?", "%s") if params is not None else sql).encode()
@@ -136,7 +144,7 @@ class PostgresStore(SQLStore):
                     raise _lost(exc, self.where()) from exc
         return cur.fetchall() if cur.description is not None else [(cur.rowcount,)]
 
-    def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    def _execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         try:
             self._conn().cursor().executemany(sql.replace("?", "%s").encode(), rows)
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
@@ -168,7 +176,7 @@ class PostgresStore(SQLStore):
         self._run("COMMIT" if commit else "ROLLBACK")
 
     def _translate(self, exc: Exception, pipeline: str, batch_id: int | None) -> StoreError:
-        what = f"batch {batch_id}" if batch_id is not None else "the rows"
+        what = f"batch {batch_id}" if batch_id is not None else "a statement"
         message = f"{self.where()} refused {what}: {_message(exc)}"
         if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)):
             return TransientStoreError(message, pipeline=pipeline, batch_id=batch_id)

@@ -39,12 +39,13 @@ class SQLStore(Store):
     # -- what a store supplies ----------------------------------------------------------------
 
     @abstractmethod
-    def _run(self, sql: str, params: Sequence[Any] | None = None) -> Rows:
+    def _execute(self, sql: str, params: Sequence[Any] | None = None) -> Rows:
         """Run one statement, with ``?`` placeholders when ``params`` are given. Returns its
-        rows, or for a statement that returns none, one row holding its row count."""
+        rows, or for a statement that returns none, one row holding its row count. Raises
+        the driver's own errors (see ``_run``)."""
 
     @abstractmethod
-    def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+    def _execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
     @abstractmethod
     def _begin(self, rows: pa.Table | None) -> None:
@@ -71,6 +72,22 @@ class SQLStore(Store):
         """SQL that is NULL when ``expr`` does not convert to ``sql_type``; None when this
         database has no such test (rows it refuses are then found by trial loads)."""
 
+    #: (pipeline, batch id) of the transaction in progress, named by the errors within it.
+    _context: tuple[str, int | None] = ("", None)
+
+    def _run(self, sql: str, params: Sequence[Any] | None = None) -> Rows:
+        """``_execute``, with the driver's errors translated into Sluice's."""
+        try:
+            return self._execute(sql, params)
+        except self.driver_error as exc:
+            raise self._translate(exc, *self._context) from exc
+
+    def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            self._execute_many(sql, rows)
+        except self.driver_error as exc:
+            raise self._translate(exc, *self._context) from exc
+
     # -- transactions -------------------------------------------------------------------------
 
     @contextmanager
@@ -79,19 +96,20 @@ class SQLStore(Store):
     ) -> Iterator[None]:
         """One transaction, with ``rows`` readable as BATCH_RELATION; rolled back on any
         error, which is translated into Sluice's errors."""
+        self._context = (pipeline, batch_id)  # for the errors of the statements within
         try:
-            self._begin(rows)
-            yield
-        except BaseException as exc:
-            with suppress(Exception):  # the connection may be what failed
-                self._end(commit=False)
-            if isinstance(exc, self.driver_error):
-                raise self._translate(exc, pipeline, batch_id) from exc
-            raise
-        try:
+            try:
+                self._begin(rows)
+                yield
+            except BaseException:
+                with suppress(Exception):  # the connection may be what failed
+                    self._end(commit=False)
+                raise
             self._end(commit=True)
         except self.driver_error as exc:
             raise self._translate(exc, pipeline, batch_id) from exc
+        finally:
+            self._context = ("", None)
 
     @contextmanager
     def _rolled_back(self, rows: pa.Table) -> Iterator[None]:
@@ -179,19 +197,15 @@ class SQLStore(Store):
         started: datetime,
         nbytes: int,
         rejected: Sequence[Rejected] = (),
-        state: str = "Succeeded",
     ) -> BatchOutcome:
-        try:
-            batch_id = int(self._run("SELECT nextval('sluice.batch_ids')")[0][0])
-        except self.driver_error as exc:
-            raise self._translate(exc, pipeline, None) from exc
+        batch_id = int(self._run("SELECT nextval('sluice.batch_ids')")[0][0])
         with self._transaction(rows, pipeline, batch_id):
             # The cursors first: their rows stay locked until COMMIT, so a second writer of
             # the same partitions waits there, then finds them moved, before loading anything.
             self._advance_cursors(pipeline, source_type, progress, batch_id)
             loaded = plan.run(self._run) if rows.num_rows else 0
             self._record_batch(
-                pipeline, batch_id, progress, rows.num_rows, loaded, started, nbytes, state
+                pipeline, batch_id, progress, rows.num_rows, loaded, started, nbytes, "Succeeded"
             )
             self._record_rejected(pipeline, batch_id, rejected)
         return BatchOutcome(batch_id, loaded)
@@ -202,7 +216,7 @@ class SQLStore(Store):
         for p in progress:
             if p.start is None:
                 try:
-                    self._run(
+                    self._execute(
                         "INSERT INTO sluice.cursors VALUES (?, ?, ?, ?, ?, ?, now())",
                         [pipeline, source_type, p.partition, p.end, p.latest, p.size],
                     )
@@ -227,6 +241,8 @@ class SQLStore(Store):
             f"{p.start}; another writer loaded it. The batch was rolled back.",
             pipeline=pipeline,
             batch_id=batch,
+            partition=p.partition,
+            offset=p.start,
         )
 
     def _record_batch(
@@ -273,7 +289,7 @@ class SQLStore(Store):
     def trial_load(self, plan: LoadPlan, rows: pa.Table) -> str | None:
         with self._rolled_back(rows):
             try:
-                plan.run(self._run)
+                plan.run(self._execute)
                 return None
             except self.driver_error as exc:
                 if self._row_level(exc):
@@ -284,10 +300,7 @@ class SQLStore(Store):
         if not plan.typed or self._try_cast("x", "INTEGER") is None:
             return []
         with self._rolled_back(rows):
-            try:
-                found = self._run(plan.type_check(self._try_cast))  # type: ignore[arg-type]
-            except self.driver_error as exc:
-                raise self._translate(exc, "", None) from exc
+            found = self._run(plan.type_check(self._try_cast))  # type: ignore[arg-type]
         return [(int(row), str(reason)) for row, reason in found]
 
     def is_duplicate_key(self, reason: str) -> bool:
@@ -297,7 +310,7 @@ class SQLStore(Store):
         condition = route_views(where, "sluice") if where else "true"
         # The user's condition is spliced in as SQL, so nothing here is a placeholder.
         try:
-            rows = self._run(
+            rows = self._execute(
                 'SELECT error_id, error_kind, message, partition, "offset", raw '
                 f"FROM sluice.errors WHERE pipeline = {_literal(pipeline)} AND raw IS NOT NULL "
                 f'AND error_id IN (SELECT ERROR_ID FROM sluice."PIPELINES_ERRORS" '
@@ -338,7 +351,7 @@ class SQLStore(Store):
         limit_sql = f" LIMIT {int(limit)}" if limit is not None else ""
         with self._rolled_back(rows):
             try:
-                found = self._run(f"SELECT {cols} FROM ({plan.select}) AS r{limit_sql}")
+                found = self._execute(f"SELECT {cols} FROM ({plan.select}) AS r{limit_sql}")
             except self.driver_error as exc:
                 raise StoreError(str(exc)) from exc
         return Result(list(plan.columns), found)
