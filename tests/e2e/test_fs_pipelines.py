@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import sluice
 from sluice.testing import wait_for
 
@@ -62,3 +64,59 @@ def test_json_lines_files_and_drop_file_reloads(db: sluice.Connection, tmp_path:
     assert files(db) == [("x.json", "Unloaded")]
     db.execute("START PIPELINE p FOREGROUND")
     assert db.execute("SELECT count(*) FROM t").fetchone() == (4,)
+
+
+def test_a_file_larger_than_a_batch_loads_in_pieces_cut_between_records(
+    db: sluice.Connection, tmp_path: Path
+) -> None:
+    """CSV with a header, quoted fields holding line breaks and a doubled quote: loaded over
+    several batches, none holding more than max_bytes_per_batch (+ one record), exactly once."""
+    rows = [(i, f'line {i}\nsecond "line"' if i % 3 == 0 else f"plain {i}") for i in range(300)]
+    text = "id,note\n" + "".join('{},"{}"\n'.format(i, note.replace('"', '""')) for i, note in rows)
+    (tmp_path / "big.csv").write_text(text)
+    budget = 1_000
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, note VARCHAR)")
+    db.execute(
+        f"CREATE PIPELINE p AS LOAD DATA FS '{tmp_path}/*.csv' "
+        f"CONFIG '{{\"max_bytes_per_batch\": {budget}}}' INTO TABLE t "
+        "FIELDS TERMINATED BY ',' ENCLOSED BY '\"' IGNORE 1 LINES"
+    )
+    first = db.execute("START PIPELINE p FOREGROUND LIMIT 1 BATCHES").fetchall()
+    assert 0 < first[0][1] < len(rows)
+    assert files(db) == [("big.csv", "Loading")]
+    db.execute("START PIPELINE p FOREGROUND")
+    assert files(db) == [("big.csv", "Loaded")]
+    assert db.execute("SELECT id, note FROM t ORDER BY id").fetchall() == rows
+    sizes = db.execute(
+        "SELECT MB_STREAMED * 1e6 FROM information_schema.PIPELINES_BATCHES_SUMMARY"
+    ).fetchall()
+    assert len(sizes) >= len(text) // budget
+    assert max(s for (s,) in sizes) <= budget
+    assert db.execute("START PIPELINE p FOREGROUND").fetchall() == []  # nothing loads twice
+
+
+def test_many_files_share_the_byte_budget_of_a_batch(db: sluice.Connection, tmp_path: Path) -> None:
+    for k in range(6):
+        (tmp_path / f"f{k}.json").write_text(
+            "".join(f'{{"id": {1000 + k * 100 + i}}}\n' for i in range(100))  # one size
+        )
+    size = (tmp_path / "f0.json").stat().st_size
+    db.execute("CREATE TABLE t (id INTEGER)")
+    db.execute(
+        f"CREATE PIPELINE p AS LOAD DATA FS '{tmp_path}/*.json' "
+        f"CONFIG '{{\"max_bytes_per_batch\": {2 * size}}}' INTO TABLE t FORMAT JSON (id <- id)"
+    )
+    batches = db.execute("START PIPELINE p FOREGROUND").fetchall()
+    assert [b[1] for b in batches] == [200, 200, 200]
+    assert db.execute("SELECT count(DISTINCT id) FROM t").fetchone() == (600,)
+
+
+def test_unknown_and_bad_fs_config_are_named(db: sluice.Connection, tmp_path: Path) -> None:
+    db.execute("CREATE TABLE t (id INTEGER)")
+    create = f"CREATE PIPELINE p AS LOAD DATA FS '{tmp_path}/*.json' CONFIG '{{}}' " + (
+        "INTO TABLE t FORMAT JSON (id <- id)"
+    )
+    with pytest.raises(sluice.SluiceError, match=r"valid keys: \['files_per_batch', 'max_b"):
+        db.execute(create.replace("{}", '{"max_bytes": 5}'))
+    with pytest.raises(sluice.SluiceError, match="max_bytes_per_batch must be a positive"):
+        db.execute(create.replace("{}", '{"max_bytes_per_batch": 0}'))

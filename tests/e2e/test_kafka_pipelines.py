@@ -291,3 +291,36 @@ def test_a_background_failure_stops_the_pipeline_in_error_with_the_reason(
     assert count(db) == 2  # the failed batch loaded nothing, its cursor did not move
     offsets = db.execute("SELECT CURSOR_OFFSET FROM information_schema.PIPELINES_OFFSETS")
     assert offsets.fetchall() == [(2,)]
+
+
+def test_max_partitions_per_batch_takes_partitions_in_turn_keeping_the_consumer(
+    db: sluice.Connection,
+    broker: LocalBroker,
+    topic: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One partition per batch, in turn (none waits until another is drained), and the
+    consumer is assigned once: what it prefetched for the others is kept, not re-read."""
+    from sluice.sources.kafka import KafkaSource
+
+    assigned: list[object] = []
+    assign = KafkaSource._assign
+    monkeypatch.setattr(
+        KafkaSource, "_assign", lambda self, wanted: (assigned.append(wanted), assign(self, wanted))
+    )
+    name = topic(3)
+    produce(broker.bootstrap, name, [json.dumps({"id": i}).encode() for i in range(90)],
+            partitions=3)  # fmt: skip
+    db.execute("CREATE TABLE t (id INTEGER)")
+    db.execute(
+        f"CREATE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} MAX_PARTITIONS_PER_BATCH 1 "
+        "MAX_OFFSETS_PER_BATCH_PARTITION 10 INTO TABLE t FORMAT JSON (id <- id)"
+    )
+    db.execute("START PIPELINE p FOREGROUND")
+    order = db.execute(
+        "SELECT BATCH_SOURCE_PARTITION_ID FROM information_schema.PIPELINES_BATCHES "
+        "ORDER BY BATCH_ID"
+    ).fetchall()
+    assert [p for (p,) in order] == ["0", "1", "2"] * 3
+    assert db.execute("SELECT count(DISTINCT id) FROM t").fetchone() == (90,)
+    assert len(assigned) == 1

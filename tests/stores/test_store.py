@@ -163,3 +163,34 @@ def test_a_lost_connection_is_transient_and_the_next_batch_reconnects(
     assert store.claim("p")  # claimed again, on the new connection
     assert store.execute("SELECT count(*) FROM t").fetchall() == [(10,)]
     assert store.cursors("p") == {"0": 10}
+
+
+def test_batch_records_are_trimmed_per_pipeline_by_count(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two pipelines take turns (so their batch ids interleave): each keeps its newest
+    BATCHES_KEPT records, and never more than TRIM_EVERY beyond."""
+    import sluice.stores.sqlstore as sqlstore
+
+    monkeypatch.setattr(sqlstore, "BATCHES_KEPT", 5)
+    monkeypatch.setattr(sqlstore, "TRIM_EVERY", 3)
+    plan = plan_for(store)
+    counts: dict[str, list[int]] = {"p": [], "q": []}
+    for i in range(30):
+        for pipeline in ("p", "q"):
+            progress = [PartitionProgress("0", i or None, i + 1, 0)]
+            store.load_batch(
+                pipeline, "KAFKA", plan, batch(range(0)), progress, started=datetime.now(),
+                nbytes=0,
+            )  # fmt: skip
+            (n,) = store.execute(
+                f"SELECT count(*) FROM sluice.batches WHERE pipeline = '{pipeline}'"
+            ).fetchone()
+            counts[pipeline].append(int(n))
+    for pipeline, seen in counts.items():
+        assert max(seen) <= 5 + 3 and seen[-1] >= 5, (pipeline, seen)
+        kept = store.execute(
+            f"SELECT BATCH_EARLIEST_OFFSET FROM information_schema.PIPELINES_BATCHES "
+            f"WHERE PIPELINE_NAME = '{pipeline}' ORDER BY BATCH_ID"
+        ).fetchall()
+        assert [o for (o,) in kept][-5:] == [25, 26, 27, 28, 29]  # the newest are kept

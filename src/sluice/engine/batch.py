@@ -73,7 +73,7 @@ class Batch:
 
     @classmethod
     def _parse_files(cls, fmt: Format, parts: Sequence[PartitionBatch]) -> Batch:
-        pieces = [fmt.parse_file(p.data or b"") for p in parts]
+        pieces = [fmt.parse_file(p.data or b"", continues=p.continues) for p in parts]
         counts = [b.table.num_rows for b in pieces]
         table = (
             pa.concat_tables([b.table for b in pieces]) if pieces else pa.table({})

@@ -77,7 +77,9 @@ class PipelineRuntime:
         self.plan: LoadPlan = build_plan(
             defn, table, self.format.targets, table_sql=store.table_sql(defn.table)
         )
-        self.source: Source = build_source(defn.source, pipeline=defn.name)
+        self.source: Source = build_source(
+            defn.source, pipeline=defn.name, record_end=self.format.record_end
+        )
         self.policy = SkipPolicy.of(defn.skip_errors)
         self._reader: ThreadPoolExecutor | None = None
         self._ahead: tuple[dict[str, int], Future[Ahead]] | None = None
@@ -117,9 +119,13 @@ class PipelineRuntime:
     def extract(
         self, cursors: Mapping[str, int], wait: float, *, stop_at_end: bool = False
     ) -> list[PartitionBatch]:
-        parts = self.source.extract(cursors, self.max_offsets, wait, stop_at_end=stop_at_end)
-        limit = self.defn.max_partitions_per_batch
-        return parts[:limit] if limit else parts
+        return self.source.extract(
+            cursors,
+            self.max_offsets,
+            wait,
+            stop_at_end=stop_at_end,
+            max_partitions=self.defn.max_partitions_per_batch,
+        )
 
     def run_batch(
         self, store: Store, wait: float, *, stop_at_end: bool = False, skip_all: bool = False

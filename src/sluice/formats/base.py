@@ -48,8 +48,14 @@ class Format(ABC):
         """Parse messages, one record each (a Kafka partition's batch)."""
 
     @abstractmethod
-    def parse_file(self, data: bytes) -> ParsedBatch:
-        """Parse the whole content of a file."""
+    def parse_file(self, data: bytes, *, continues: bool = False) -> ParsedBatch:
+        """Parse the content of a file, or with ``continues`` a later piece of one (cut at
+        ``record_end``; the lines a format skips at the start of a file are not skipped)."""
+
+    def record_end(self, data: bytes) -> int:
+        """Where the last complete record of ``data`` (a file's bytes) ends: the length of the
+        longest prefix that holds whole records only; 0 if none ends within ``data``."""
+        return data.rfind(b"\n") + 1
 
 
 def text_array(records: Sequence[bytes]) -> pa.Array:

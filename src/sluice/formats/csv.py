@@ -105,14 +105,39 @@ class CsvFormat(Format):
             raise FormatError(f"CSV data could not be parsed: {exc}") from exc
         return ParsedBatch(table.rename_columns(list(self.targets)), errors=errors)
 
-    def parse_file(self, data: bytes) -> ParsedBatch:
+    def parse_file(self, data: bytes, *, continues: bool = False) -> ParsedBatch:
+        skip = 0 if continues else self.spec.ignore_lines
         try:
-            return self._parse(data, skip_rows=self.spec.ignore_lines)
+            return self._parse(data, skip_rows=skip)
         except _InvalidUtf8:
-            lines = data.split(b"\n")[self.spec.ignore_lines :]
+            lines = data.split(b"\n")[skip:]
             parsed = self._without_invalid_utf8([line for line in lines if line])
             parsed.record_index = None
             return parsed
+
+    def record_end(self, data: bytes) -> int:
+        """After the last line terminator outside an enclosed field: the enclosing characters
+        before it are even in number, not counting escaped ones (a doubled one counts twice)."""
+        end = self.spec.lines_terminated_by.encode()
+        if not self.spec.enclosed_by:
+            found = data.rfind(end)
+            return found + len(end) if found >= 0 else 0
+        quote = self.spec.enclosed_by.encode()
+        escaped = self.spec.escaped_by.encode() + quote if self.spec.escaped_by else None
+
+        def quotes(piece: bytes) -> int:
+            return piece.count(quote) - (piece.count(escaped) if escaped else 0)
+
+        open_quotes, counted_to = quotes(data), len(data)
+        found = data.rfind(end)
+        while found >= 0:
+            cut = found + len(end)
+            open_quotes -= quotes(data[cut:counted_to])
+            counted_to = cut
+            if open_quotes % 2 == 0:
+                return cut
+            found = data.rfind(end, 0, found)
+        return 0
 
 
 class _InvalidUtf8(Exception):

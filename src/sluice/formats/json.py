@@ -31,7 +31,7 @@ class JsonFormat(Format):
         self._con = duckdb.connect()
         self._sql = _compile(spec.mappings)
 
-    def parse_file(self, data: bytes) -> ParsedBatch:
+    def parse_file(self, data: bytes, *, continues: bool = False) -> ParsedBatch:
         return self.parse_records([line for line in data.split(b"\n") if line.strip()])
 
     def parse_records(self, records: Sequence[bytes]) -> ParsedBatch:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sluice.errors import NotSupportedError, SourceError
@@ -14,13 +15,20 @@ from sluice.sql import ast
 SOURCES: dict[str, type[Source]] = {"KAFKA": KafkaSource, "FS": FileSource}
 
 
-def build_source(spec: ast.SourceSpec, *, pipeline: str) -> Source:
+def build_source(
+    spec: ast.SourceSpec,
+    *,
+    pipeline: str,
+    record_end: Callable[[bytes], int] | None = None,
+) -> Source:
+    """The source of ``spec``. ``record_end(data)`` says where the records of a file's bytes
+    end (see ``Format.record_end``), so that a file larger than a batch can be cut there."""
     config = _json_object(spec.config, "CONFIG")
     if spec.kind == "KAFKA":
         credentials = _json_object(spec.credentials, "CREDENTIALS")
         return KafkaSource(spec.uri, config, credentials, pipeline=pipeline)
     if spec.kind == "FS":
-        return FileSource(spec.uri, config, pipeline=pipeline)
+        return FileSource(spec.uri, config, pipeline=pipeline, record_end=record_end)
     raise NotSupportedError(f"LOAD DATA {spec.kind} is not supported yet (supported: KAFKA, FS)")
 
 

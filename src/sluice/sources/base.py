@@ -22,10 +22,11 @@ class PartitionBatch:
     start: int | None  # the stored cursor this batch starts from; None: partition not seen yet
     end: int  # the cursor once this batch commits (exclusive end)
     records: Sequence[bytes] = ()  # one per message (Kafka)
-    data: bytes | None = None  # the whole file (FS)
+    data: bytes | None = None  # the file's bytes from ``start`` (FS)
     latest: int | None = None  # the partition's end as last seen, for lag
     size: int | None = None  # bytes in the file (FS)
     offsets: Sequence[int] = field(default=())  # offset of each record, when known
+    continues: bool = False  # FS: ``data`` continues a file a previous batch began loading
 
     @property
     def count(self) -> int:
@@ -59,8 +60,11 @@ class Source(ABC):
         wait: float,
         *,
         stop_at_end: bool = False,
+        max_partitions: int | None = None,
     ) -> list[PartitionBatch]:
-        """Records after ``cursors``, at most ``max_per_partition`` offsets per partition.
+        """Records after ``cursors``, at most ``max_per_partition`` offsets per partition and,
+        with ``max_partitions``, from that many partitions at most, taken in turn so that none
+        waits behind the others.
 
         Returns as soon as every partition is caught up (or full) and something was read;
         with ``stop_at_end``, as soon as every partition is caught up even if nothing was.

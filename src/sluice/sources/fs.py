@@ -1,31 +1,61 @@
-"""FS source: every file matching a glob is one partition, loaded once, whole."""
+"""FS source: every file matching a glob is one partition, loaded once.
+
+A file's cursor is 0 while it is not loaded and 1 once it is. A batch reads at most
+``max_bytes_per_batch`` bytes in all: a larger file is loaded over several batches, each cut
+where a record ends (as the format says), its cursor meanwhile ``-n`` for its first ``n`` bytes
+loaded. Each piece commits with its cursor, so a crash resumes the file where it stopped.
+"""
 
 from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from sluice.errors import SourceError
 from sluice.sources.base import PartitionBatch, Source
 
 UNLOADED, LOADED = 0, 1
-DEFAULT_FILES_PER_BATCH = 64
+OPTIONS = {  # CONFIG key → default
+    "files_per_batch": 64,
+    "max_bytes_per_batch": 64 * 1024 * 1024,
+}
+
+
+def _after_last_newline(data: bytes) -> int:
+    return data.rfind(b"\n") + 1
 
 
 class FileSource(Source):
     kind = "FS"
 
-    def __init__(self, pattern: str, config: Mapping[str, object], *, pipeline: str = "") -> None:
-        unknown = set(config) - {"files_per_batch"}
+    def __init__(
+        self,
+        pattern: str,
+        config: Mapping[str, object],
+        *,
+        pipeline: str = "",
+        record_end: Callable[[bytes], int] | None = None,
+    ) -> None:
+        unknown = set(config) - set(OPTIONS)
         if unknown:
             raise SourceError(
-                f"unknown FS CONFIG key(s) {sorted(unknown)}; valid keys: ['files_per_batch']",
+                f"unknown FS CONFIG key(s) {sorted(unknown)}; valid keys: {sorted(OPTIONS)}",
                 pipeline=pipeline,
             )
+        values = {}
+        for key, default in OPTIONS.items():
+            value = config.get(key, default)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise SourceError(
+                    f"FS CONFIG {key} must be a positive integer, got {value!r}", pipeline=pipeline
+                )
+            values[key] = value
         self.pattern = os.path.expanduser(pattern)
         self.pipeline = pipeline
-        self.files_per_batch = int(str(config.get("files_per_batch", DEFAULT_FILES_PER_BATCH)))
+        self.files_per_batch = values["files_per_batch"]
+        self.max_bytes = values["max_bytes_per_batch"]
+        self._record_end = record_end or _after_last_newline
 
     def check(self) -> None:
         directory = os.path.dirname(self.pattern) or "."
@@ -42,22 +72,49 @@ class FileSource(Source):
         wait: float,
         *,
         stop_at_end: bool = False,
+        max_partitions: int | None = None,
     ) -> list[PartitionBatch]:
-        pending = [f for f in self._files() if cursors.get(f, UNLOADED) == UNLOADED]
+        pending = [f for f in self._files() if cursors.get(f, UNLOADED) != LOADED]
         if not pending:
             return []  # the engine waits BATCH_INTERVAL before looking again
+        limit = min(self.files_per_batch, max_partitions or self.files_per_batch)
+        budget = self.max_bytes
         batches = []
-        for path in pending[: self.files_per_batch]:
+        for path in pending[:limit]:
+            if budget <= 0:
+                break
+            start = cursors.get(path)
+            done = -start if start is not None and start < 0 else 0
             try:
-                with open(path, "rb") as fh:
-                    data = fh.read()
+                piece = self._read(path, done, budget)
             except FileNotFoundError:
                 continue  # removed since the listing: it is not there to load
             except OSError as exc:
                 raise SourceError(f"cannot read {path}: {exc}", pipeline=self.pipeline) from exc
-            start = cursors.get(path)
-            batches.append(PartitionBatch(path, start, LOADED, data=data, size=len(data)))
+            data, size, end = piece
+            batches.append(
+                PartitionBatch(path, start, end, data=data, size=size, continues=done > 0)
+            )
+            budget -= len(data)
         return batches
+
+    def _read(self, path: str, done: int, budget: int) -> tuple[bytes, int, int]:
+        """(bytes from ``done``, the file's size, the cursor after them): all that is left if
+        it fits ``budget``, else up to where the last record within ``budget`` ends (further
+        only if one record is larger than ``budget``)."""
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            fh.seek(done)
+            data = fh.read(budget)
+            while done + len(data) < size:
+                cut = self._record_end(data)
+                if cut > 0:
+                    return data[:cut], size, -(done + cut)
+                more = fh.read(budget)  # one record larger than the budget: read on to its end
+                if not more:
+                    break
+                data += more
+        return data, size, LOADED
 
     def earliest(self) -> dict[str, int]:
         return dict.fromkeys(self._files(), UNLOADED)

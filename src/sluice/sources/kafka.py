@@ -100,6 +100,7 @@ class KafkaSource(Source):
         self._eof: set[int] = set()
         self._partitions: list[int] = []
         self._listed_at = 0.0
+        self._last_turn = -1  # the last partition a batch limited by max_partitions took
 
     # -- metadata -----------------------------------------------------------------------------
 
@@ -146,12 +147,15 @@ class KafkaSource(Source):
         wait: float,
         *,
         stop_at_end: bool = False,
+        max_partitions: int | None = None,
     ) -> list[PartitionBatch]:
         try:
             wanted = {p: cursors.get(str(p)) for p in self.partitions()}
             if any(p not in self._position or self._position[p] != c for p, c in wanted.items()):
                 self._assign(wanted)
-            buckets = self._fill(wanted, max_per_partition, wait, stop_at_end)
+            buckets = self._take_turns(
+                self._fill(wanted, max_per_partition, wait, stop_at_end), max_partitions
+            )
         except SourceUnavailableError:
             # Start afresh once the broker is back: librdkafka 2.16 can crash when a topic
             # it has cached is recreated under it (a restarted broker), so the consumer and
@@ -194,6 +198,22 @@ class KafkaSource(Source):
                 )
             )
         return batches
+
+    def _take_turns(
+        self, buckets: dict[int, list[Message]], limit: int | None
+    ) -> dict[int, list[Message]]:
+        """The buckets this batch loads: every one with messages, or with a ``limit``, that
+        many, starting after the partition the last such batch ended with. The others' messages
+        are held for a later batch: they stay consumed, so the consumer keeps its position and
+        its prefetch."""
+        ready = sorted(p for p, bucket in buckets.items() if bucket)
+        if not limit or len(ready) <= limit:
+            return buckets
+        ready.sort(key=lambda p: p <= self._last_turn)  # those after the last turn first
+        chosen, rest = ready[:limit], ready[limit:]
+        self._last_turn = chosen[-1]
+        self._held[:0] = [m for p in rest for m in buckets[p]]  # before any held already
+        return {p: buckets[p] for p in chosen}
 
     def _assign(self, wanted: Mapping[int, int | None]) -> None:
         self._client().assign(

@@ -7,8 +7,9 @@ quotes (``SELECT PIPELINE_NAME FROM information_schema.PIPELINES``) works on bot
 
 # Changed with any change to CATALOG or VIEWS: a store whose catalog is at this version skips
 # its DDL on open (so a role without DDL rights can use it).
-VERSION = "sluice catalog 1"
-BATCHES_KEPT = 10_000  # per pipeline; older batch records are trimmed as new ones commit
+VERSION = "sluice catalog 2"
+BATCHES_KEPT = 10_000  # per pipeline: the newest batch records kept
+TRIM_EVERY = 100  # a pipeline's older batch records are deleted once per this many batches
 
 CATALOG = """
 CREATE SCHEMA IF NOT EXISTS sluice;
@@ -78,7 +79,7 @@ VIEWS = {
     "PIPELINES_FILES": """
         SELECT current_database() AS DATABASE_NAME, pipeline AS PIPELINE_NAME,
                source_type AS SOURCE_TYPE, partition AS FILE_NAME, file_size AS FILE_SIZE,
-               CASE "offset" WHEN 1 THEN 'Loaded' WHEN 0 THEN 'Unloaded' ELSE 'Skipped' END
-                   AS FILE_STATE
+               CASE WHEN "offset" = 1 THEN 'Loaded' WHEN "offset" < 0 THEN 'Loading'
+                    ELSE 'Unloaded' END AS FILE_STATE
         FROM sluice.cursors WHERE source_type <> 'KAFKA'""",
 }

@@ -61,6 +61,7 @@ class DuckDBStore(SQLStore):
     name = "duckdb"
 
     def __init__(self, path: str = ":memory:", *, _con: duckdb.DuckDBPyConnection | None = None):
+        super().__init__()
         self.path = path
         self._con = _con if _con is not None else _connect(path)
         self._open: _RowStream | None = None

@@ -49,6 +49,7 @@ class PostgresStore(SQLStore):
     driver_error = psycopg.Error
 
     def __init__(self, url: str, *, _catalog: bool = True) -> None:
+        super().__init__()
         self.url = url
         self._con: psycopg.Connection[Any] | None = None
         self._claimed: set[str] = set()  # pipelines whose lock this connection holds

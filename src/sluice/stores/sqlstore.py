@@ -26,7 +26,7 @@ from sluice.stores.base import (
     Store,
     route_views,
 )
-from sluice.stores.catalog import BATCHES_KEPT
+from sluice.stores.catalog import BATCHES_KEPT, TRIM_EVERY
 from sluice.stores.loadsql import LoadPlan
 
 Rows = list[tuple[Any, ...]]
@@ -72,8 +72,11 @@ class SQLStore(Store):
         """SQL that is NULL when ``expr`` does not convert to ``sql_type``; None when this
         database has no such test (rows it refuses are then found by trial loads)."""
 
-    #: (pipeline, batch id) of the transaction in progress, named by the errors within it.
-    _context: tuple[str, int | None] = ("", None)
+    def __init__(self) -> None:
+        #: (pipeline, batch id) of the transaction in progress, named by its errors.
+        self._context: tuple[str, int | None] = ("", None)
+        #: pipeline → batches recorded through this connection since its records were trimmed
+        self._untrimmed: dict[str, int] = {}
 
     def _run(self, sql: str, params: Sequence[Any] | None = None) -> Rows:
         """``_execute``, with the driver's errors translated into Sluice's."""
@@ -265,11 +268,27 @@ class SQLStore(Store):
             "INSERT INTO sluice.batch_partitions VALUES (?, ?, ?, ?, ?, ?, ?)",
             [[pipeline, batch_id, p.partition, p.start, p.end, p.rows, state] for p in progress],
         )
-        if batch_id % 1000 == 0:
+        self._trim_batches(pipeline)
+
+    def _trim_batches(self, pipeline: str) -> None:
+        """Keep the newest ``BATCHES_KEPT`` batch records of ``pipeline``: checked on its first
+        batch through this connection, then once every ``TRIM_EVERY`` batches, so a pipeline
+        holds at most ``BATCHES_KEPT + TRIM_EVERY`` of them whatever the others do."""
+        since = self._untrimmed.get(pipeline, TRIM_EVERY)
+        if since < TRIM_EVERY:
+            self._untrimmed[pipeline] = since + 1
+            return
+        self._untrimmed[pipeline] = 1
+        oldest_kept = self._run(
+            "SELECT batch_id FROM sluice.batches WHERE pipeline = ? "
+            "ORDER BY batch_id DESC LIMIT 1 OFFSET ?",
+            [pipeline, BATCHES_KEPT - 1],
+        )
+        if oldest_kept:
             for table in ("batches", "batch_partitions"):
                 self._run(
                     f"DELETE FROM sluice.{table} WHERE pipeline = ? AND batch_id < ?",
-                    [pipeline, batch_id - BATCHES_KEPT],
+                    [pipeline, oldest_kept[0][0]],
                 )
 
     def _record_rejected(
