@@ -62,7 +62,8 @@ class PipelineRunner:
         store = self._store
         runtime: PipelineRuntime | None = None
         current = ""
-        attempts = 0  # consecutive failed attempts at the same batch
+        attempts = 0  # consecutive failed attempts at the same batch, for the same kind
+        last: Failure | None = None
         warned = False  # a transient condition is reported once, not on every retry
         skip_all = False  # STOP_ON_ERROR OFF: leave out the records that failed the batch
         standby = False
@@ -92,22 +93,23 @@ class PipelineRunner:
                         runtime, current = PipelineRuntime(stmt, store), text
                     t0 = time.monotonic()
                     report = runtime.run_batch(store, runtime.batch_interval, skip_all=skip_all)
-                    attempts, warned, skip_all = 0, False, False
+                    attempts, last, warned, skip_all = 0, None, False, False
                     if report is None:
                         self._stop.wait(max(0.0, runtime.batch_interval - (time.monotonic() - t0)))
                     else:
                         self.batches += 1
                         self.rows += report.rows
                 except Exception as exc:
-                    attempts += 1
+                    kind = classify(exc)
+                    attempts, last = (attempts + 1 if kind is last else 1), kind
                     retry = self._next_step(exc, attempts, runtime, skip_all)
                     if retry is None:
                         self.failed = True
                         self._on_error(self.name, exc, store)
                         return
-                    if classify(exc) is Failure.TRANSIENT and not warned:
+                    if kind is Failure.TRANSIENT and not warned:
                         warned = record_failure(store, self.name, exc, error_type="Warning")
-                    skip_all = skip_all or classify(exc) is Failure.RECORD
+                    skip_all = skip_all or kind is Failure.RECORD
                     self._stop.wait(retry)
         finally:
             if runtime is not None:
