@@ -9,6 +9,7 @@ import threading
 import time
 
 _VARYING = re.compile(r"\b\d+(?:\.\d+)?\s?(?:ms|s)\b")  # "after 0ms": the same message
+_REMEMBERED = 1_000  # distinct messages kept before those not repeated lately are forgotten
 
 
 class RepeatFilter(logging.Filter):
@@ -32,9 +33,18 @@ class RepeatFilter(logging.Filter):
                 return False
             repeats = last[1] if last is not None else 0
             self._seen[key] = (now, 0, record)
+            if len(self._seen) > _REMEMBERED:  # a long-running process: stay bounded
+                self._forget(now)
         if repeats:
             _mention_repeats(record, repeats, now - last[0] if last else 0.0)
         return True
+
+    def _forget(self, now: float) -> None:
+        """Drop what passed more than ``interval`` ago and has not been repeated since (a
+        repeat arriving later simply passes again)."""
+        for key, (since, n, _) in list(self._seen.items()):
+            if n == 0 and now - since >= self.interval:
+                del self._seen[key]
 
     def flush(self, logger: logging.Logger) -> None:
         """Log, once, each message of ``logger`` repeated since it last passed, with the count."""

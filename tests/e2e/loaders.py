@@ -84,11 +84,11 @@ class BackgroundProducer(threading.Thread):
         self.sent.append((i, copy))
 
 
-def start_loader(db_path: str, mark: bool) -> Spawned:
-    """A loader process, once it has opened the database. The caller kills it (and closes
-    it: ``with`` or ``close()``)."""
+def start_loader(db_path: str, mark: bool, script: str = LOADER) -> Spawned:
+    """A loader process running ``script``, once it has printed "ready". The caller kills it
+    (and closes it: ``with`` or ``close()``)."""
     env = {**os.environ, "MARK": "1"} if mark else dict(os.environ)
-    proc = Spawned([sys.executable, "-c", LOADER, db_path], env=env)
+    proc = Spawned([sys.executable, "-c", script, db_path], env=env)
     try:
         proc.wait_for_line("ready", timeout=60)
     except BaseException:

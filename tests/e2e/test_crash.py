@@ -6,12 +6,12 @@ import json
 import os
 import random
 import signal
-import sys
 import time
 from collections.abc import Callable
 
 import sluice
-from sluice.testing import LocalBroker, Spawned, produce, wait_for
+from sluice.testing import LocalBroker, produce, wait_for
+from tests.e2e.loaders import start_loader
 
 MESSAGES = 120_000
 LOADER = """
@@ -43,16 +43,6 @@ def snapshot(db_path: str) -> tuple[int, int, int, int]:
     return int(rows), int(distinct), int(cursors[0]), int(batches[0])
 
 
-def start_loader(db_path: str) -> Spawned:
-    proc = Spawned([sys.executable, "-c", LOADER, db_path])
-    try:
-        proc.wait_for_line("ready", timeout=60)
-    except BaseException:
-        proc.close()
-        raise
-    return proc
-
-
 def test_sigkill_mid_stream_then_restart_is_exactly_once(
     db_path: str, broker: LocalBroker, topic: Callable[..., str]
 ) -> None:
@@ -71,7 +61,7 @@ def test_sigkill_mid_stream_then_restart_is_exactly_once(
     rnd = random.Random(1234)
     mid_stream = []
     for _ in range(4):
-        with start_loader(db_path) as proc:
+        with start_loader(db_path, mark=False, script=LOADER) as proc:
             time.sleep(rnd.uniform(0.2, 1.0))  # let it get somewhere: a random kill point
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
