@@ -62,8 +62,9 @@ class PipelineRunner:
         store = self._store
         runtime: PipelineRuntime | None = None
         current = ""
-        attempts = 0  # consecutive failed attempts at the same batch, for the same kind
-        last: Failure | None = None
+        # Failed attempts at the next batch, by kind of failure, since a batch last loaded (a
+        # poll that finds nothing proves nothing: a re-read after a failure may come back empty).
+        attempts: dict[Failure, int] = {}
         warned = False  # a transient condition is reported once, not on every retry
         skip_all = False  # STOP_ON_ERROR OFF: leave out the records that failed the batch
         standby = False
@@ -93,16 +94,18 @@ class PipelineRunner:
                         runtime, current = PipelineRuntime(stmt, store), text
                     t0 = time.monotonic()
                     report = runtime.run_batch(store, runtime.batch_interval, skip_all=skip_all)
-                    attempts, last, warned, skip_all = 0, None, False, False
+                    warned = False  # what was transient has cleared
+                    attempts.pop(Failure.TRANSIENT, None)
                     if report is None:
                         self._stop.wait(max(0.0, runtime.batch_interval - (time.monotonic() - t0)))
                     else:
+                        attempts, skip_all = {}, False
                         self.batches += 1
                         self.rows += report.rows
                 except Exception as exc:
                     kind = classify(exc)
-                    attempts, last = (attempts + 1 if kind is last else 1), kind
-                    retry = self._next_step(exc, attempts, runtime, skip_all)
+                    attempts[kind] = attempts.get(kind, 0) + 1
+                    retry = self._next_step(exc, attempts[kind], runtime, skip_all)
                     if retry is None:
                         self.failed = True
                         self._on_error(self.name, exc, store)
