@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
 
 import sluice
+from sluice.sources.fs import FileSource
 from sluice.testing import wait_for
 
 
@@ -49,6 +52,24 @@ def test_each_file_loads_once_and_new_files_are_picked_up(
         "SELECT FILE_SIZE FROM information_schema.PIPELINES_FILES WHERE FILE_NAME LIKE '%c.csv'"
     ).fetchone()
     assert size == ((data / "c.csv").stat().st_size,)
+
+
+def test_a_file_still_being_written_is_left_until_it_settles(tmp_path: Path) -> None:
+    """A file modified within the settling time is not read (a writer caught half way, as `cp`
+    into the directory is, would load cut short); once it has not changed for that long, it is.
+    The settling time is an hour here, so the test cannot race the clock."""
+    source = FileSource(f"{tmp_path}/*.csv", {}, settle=3600)
+    (tmp_path / "old.csv").write_text("1\n")
+    os.utime(tmp_path / "old.csv", (time.time() - 7200,) * 2)
+    with open(tmp_path / "w.csv", "w") as writer:
+        writer.write("2\n3")
+        writer.flush()
+        parts = source.extract({}, 100, wait=0)
+        assert [(Path(part.partition).name, part.data) for part in parts] == [("old.csv", b"1\n")]
+        writer.write("\n4\n")
+    os.utime(tmp_path / "w.csv", (time.time() - 7200,) * 2)
+    parts = source.extract({str(tmp_path / "old.csv"): 1}, 100, wait=0)
+    assert [(Path(part.partition).name, part.data) for part in parts] == [("w.csv", b"2\n3\n4\n")]
 
 
 def test_json_lines_files_and_drop_file_reloads(db: sluice.Connection, tmp_path: Path) -> None:

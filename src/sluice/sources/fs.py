@@ -4,18 +4,25 @@ A file's cursor is 0 while it is not loaded and 1 once it is. A batch reads at m
 ``max_bytes_per_batch`` bytes in all: a larger file is loaded over several batches, each cut
 where a record ends (as the format says), its cursor meanwhile ``-n`` for its first ``n`` bytes
 loaded. Each piece commits with its cursor, so a crash resumes the file where it stopped.
+
+A file modified in the last ``SETTLE_SECONDS`` (1 s) is left for a later batch: a file still being
+written (``cp`` into the directory, a writer flushing) would otherwise load cut short and be
+marked loaded. Writing elsewhere and renaming into the directory (as ``mv`` does) is atomic and
+never waits.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import time
 from collections.abc import Callable, Mapping
 
 from sluice.errors import SourceError
 from sluice.sources.base import PartitionBatch, Source
 
 UNLOADED, LOADED = 0, 1
+SETTLE_SECONDS = 1.0  # a file is loaded once it has not changed for this long
 OPTIONS = {  # CONFIG key → default
     "files_per_batch": 64,
     "max_bytes_per_batch": 64 * 1024 * 1024,
@@ -36,6 +43,7 @@ class FileSource(Source):
         *,
         pipeline: str = "",
         record_end: Callable[[bytes], int] | None = None,
+        settle: float = SETTLE_SECONDS,
     ) -> None:
         unknown = set(config) - set(OPTIONS)
         if unknown:
@@ -56,6 +64,7 @@ class FileSource(Source):
         self.files_per_batch = values["files_per_batch"]
         self.max_bytes = values["max_bytes_per_batch"]
         self._record_end = record_end or _after_last_newline
+        self._settle = settle
 
     def check(self) -> None:
         directory = os.path.dirname(self.pattern) or "."
@@ -74,7 +83,13 @@ class FileSource(Source):
         stop_at_end: bool = False,
         max_partitions: int | None = None,
     ) -> list[PartitionBatch]:
-        pending = [f for f in self._files() if cursors.get(f, UNLOADED) != LOADED]
+        # a FOREGROUND run waits for files still settling, so it loads what was just written
+        deadline = time.monotonic() + (self._settle if stop_at_end else wait)
+        while True:
+            pending, settles_in = self._ready(cursors)
+            if pending or settles_in is None or time.monotonic() + settles_in > deadline:
+                break
+            time.sleep(settles_in)
         if not pending:
             return []  # the engine waits BATCH_INTERVAL before looking again
         limit = min(self.files_per_batch, max_partitions or self.files_per_batch)
@@ -97,6 +112,25 @@ class FileSource(Source):
             )
             budget -= len(data)
         return batches
+
+    def _ready(self, cursors: Mapping[str, int]) -> tuple[list[str], float | None]:
+        """The files left to load that have settled, and the seconds until the first of those
+        still changing settles (None if none is)."""
+        ready, settles_in = [], None
+        now = time.time()
+        for path in self._files():
+            if cursors.get(path, UNLOADED) == LOADED:
+                continue
+            try:
+                age = now - os.stat(path).st_mtime
+            except FileNotFoundError:
+                continue
+            if 0 <= age < self._settle:
+                left = self._settle - age
+                settles_in = left if settles_in is None else min(settles_in, left)
+            else:
+                ready.append(path)
+        return ready, settles_in
 
     def _read(self, path: str, done: int, budget: int) -> tuple[bytes, int, int]:
         """(bytes from ``done``, the file's size, the cursor after them): all that is left if
