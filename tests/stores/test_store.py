@@ -12,10 +12,10 @@ import pyarrow as pa
 import pytest
 
 from sluice.errors import CursorConflictError, TerminalError, TransientError
+from sluice.plan import LoadPlan, build_plan
 from sluice.sql import ast, parse
 from sluice.stores import Store, open_store
-from sluice.stores.base import PartitionProgress
-from sluice.stores.loadsql import LoadPlan, build_plan
+from sluice.vocab import PartitionProgress
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ import pyarrow.compute as pc
 
 from sluice.formats import Format, ParsedBatch, RecordError
 from sluice.sources import PartitionBatch
-from sluice.stores.base import PartitionProgress, Rejected
-from sluice.stores.loadsql import ROW_COLUMN
+from sluice.vocab import ROW_COLUMN, PartitionProgress, Rejected
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from sluice.result import Result
 from sluice.sources import build_source
 from sluice.sql import ast, parse, render
 from sluice.stores.base import PipelineRecord, Store, process_label
-from sluice.stores.loadsql import ROW_COLUMN
+from sluice.vocab import ROW_COLUMN
 
 log = logging.getLogger("sluice.engine")
 

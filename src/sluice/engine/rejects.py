@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sluice.plan import LoadPlan
 from sluice.stores.base import Store
-from sluice.stores.loadsql import ROW_COLUMN, LoadPlan
+from sluice.vocab import ROW_COLUMN
 
 MAX_BISECTED_ROWS = 1_000  # beyond this, a batch is failing as a whole, not row by row
 

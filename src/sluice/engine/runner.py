@@ -12,7 +12,8 @@ from collections.abc import Callable
 from sluice.engine.runtime import PipelineRuntime
 from sluice.errors import Failure, RejectedRecordError, SluiceError, SourceError, classify
 from sluice.sql import ast, parse
-from sluice.stores.base import Rejected, Store
+from sluice.stores.base import Store
+from sluice.vocab import Rejected
 
 log = logging.getLogger("sluice.engine")
 

@@ -14,11 +14,12 @@ from sluice.engine.batch import Batch, SkipPolicy
 from sluice.engine.rejects import diagnose, without
 from sluice.errors import NotSupportedError, RejectedRecordError, StoreError, TransientError
 from sluice.formats import Format, build_format
+from sluice.plan import LoadPlan, build_plan
 from sluice.result import Result
 from sluice.sources import PartitionBatch, Source, build_source
 from sluice.sql import ast
-from sluice.stores.base import BatchOutcome, Rejected, Store
-from sluice.stores.loadsql import LoadPlan, build_plan
+from sluice.stores.base import BatchOutcome, Store
+from sluice.vocab import Rejected
 
 # Defaults where a pipeline does not say. SingleStore waits 2500 ms between batches when
 # caught up; Sluice waits 100 ms so rows show up within a fraction of a second.

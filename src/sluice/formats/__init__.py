@@ -14,12 +14,13 @@ FORMATS: dict[str, type[Format]] = {"CSV": CsvFormat, "JSON": JsonFormat}
 
 
 def build_format(spec: ast.FormatSpec, targets: Sequence[str]) -> Format:
-    """The format for ``spec``; ``targets`` are the names a CSV record's fields load into."""
-    if isinstance(spec, ast.CsvSpec):
-        return CsvFormat(spec, targets)
-    if spec.kind not in FORMATS:
-        raise NotSupportedError(f"FORMAT {spec.kind} is not supported yet (supported: CSV, JSON)")
-    return JsonFormat(spec)
+    """The format of ``spec``, by its keyword; ``targets`` are the names a CSV record's fields
+    load into."""
+    cls = FORMATS.get(spec.kind)
+    if cls is None:
+        supported = ", ".join(FORMATS)
+        raise NotSupportedError(f"FORMAT {spec.kind} is not supported yet (supported: {supported})")
+    return cls(spec, targets)
 
 
 __all__ = ["FORMATS", "Format", "ParsedBatch", "RecordError", "build_format"]

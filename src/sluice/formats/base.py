@@ -15,6 +15,8 @@ from itertools import accumulate
 
 import pyarrow as pa
 
+from sluice.sql import ast
+
 
 @dataclass(frozen=True)
 class RecordError:
@@ -42,6 +44,12 @@ class Format(ABC):
 
     #: The names of the values this format produces: columns and ``@variables``.
     targets: tuple[str, ...]
+
+    @abstractmethod
+    def __init__(self, spec: ast.FormatSpec, targets: Sequence[str]) -> None:
+        """The format of the ``FORMAT`` clause ``spec``; ``targets`` are the names the fields
+        of a record without names of its own (CSV) load into. A ``FormatError`` names a bad
+        option."""
 
     @abstractmethod
     def parse_records(self, records: Sequence[bytes]) -> ParsedBatch:

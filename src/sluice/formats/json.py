@@ -23,7 +23,7 @@ _LEAF = '"VARCHAR"'
 
 
 class JsonFormat(Format):
-    def __init__(self, spec: ast.MappedSpec, targets: Sequence[str] | None = None) -> None:
+    def __init__(self, spec: ast.MappedSpec, targets: Sequence[str] = ()) -> None:
         if not spec.mappings:
             raise FormatError("FORMAT JSON needs a field mapping: FORMAT JSON (col <- key, ...)")
         self.mappings = spec.mappings

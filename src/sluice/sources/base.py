@@ -10,8 +10,9 @@ offsets: 0 (not loaded) and 1 (loaded), so the same compare-and-set protects bot
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -47,6 +48,20 @@ class Source(ABC):
 
     #: The SOURCE_TYPE shown in the monitoring views.
     kind: str
+
+    @abstractmethod
+    def __init__(
+        self,
+        uri: str,
+        config: Mapping[str, Any],
+        credentials: Mapping[str, Any] | None = None,
+        *,
+        pipeline: str = "",
+        record_end: Callable[[bytes], int] | None = None,
+    ) -> None:
+        """A reader of ``uri`` with the pipeline's ``CONFIG`` and ``CREDENTIALS`` (checked
+        against the source's ``OPTIONS`` spec; a ``SourceError`` names a bad key). A source of
+        files cuts a file too large for one batch where ``record_end`` says its records end."""
 
     @abstractmethod
     def check(self) -> None:

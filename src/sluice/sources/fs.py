@@ -19,14 +19,23 @@ import time
 from collections.abc import Callable, Mapping
 
 from sluice.errors import SourceError
+from sluice.options import Option, OptionSpec
 from sluice.sources.base import PartitionBatch, Source
 
 UNLOADED, LOADED = 0, 1
 SETTLE_SECONDS = 1.0  # a file is loaded once it has not changed for this long
-OPTIONS = {  # CONFIG key → default
-    "files_per_batch": 64,
-    "max_bytes_per_batch": 64 * 1024 * 1024,
-}
+OPTIONS = OptionSpec(
+    "FS CONFIG",
+    (
+        Option("files_per_batch", 64, "the most files one batch reads", minimum=1),
+        Option(
+            "max_bytes_per_batch",
+            64 * 1024 * 1024,
+            "the most bytes one batch reads; a larger file loads over several batches",
+            minimum=1,
+        ),
+    ),
+)
 
 
 def _after_last_newline(data: bytes) -> int:
@@ -40,25 +49,15 @@ class FileSource(Source):
         self,
         pattern: str,
         config: Mapping[str, object],
+        credentials: Mapping[str, object] | None = None,
         *,
         pipeline: str = "",
         record_end: Callable[[bytes], int] | None = None,
         settle: float = SETTLE_SECONDS,
     ) -> None:
-        unknown = set(config) - set(OPTIONS)
-        if unknown:
-            raise SourceError(
-                f"unknown FS CONFIG key(s) {sorted(unknown)}; valid keys: {sorted(OPTIONS)}",
-                pipeline=pipeline,
-            )
-        values = {}
-        for key, default in OPTIONS.items():
-            value = config.get(key, default)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise SourceError(
-                    f"FS CONFIG {key} must be a positive integer, got {value!r}", pipeline=pipeline
-                )
-            values[key] = value
+        if credentials:
+            raise SourceError("LOAD DATA FS takes no CREDENTIALS", pipeline=pipeline)
+        values = OPTIONS.parse(config, error=SourceError, pipeline=pipeline)
         self.pattern = os.path.expanduser(pattern)
         self.pipeline = pipeline
         self.files_per_batch = values["files_per_batch"]
@@ -83,11 +82,14 @@ class FileSource(Source):
         stop_at_end: bool = False,
         max_partitions: int | None = None,
     ) -> list[PartitionBatch]:
-        # a FOREGROUND run waits for files still settling, so it loads what was just written
-        deadline = time.monotonic() + (self._settle if stop_at_end else wait)
+        # A FOREGROUND run waits for every file still settling, so it loads what was just
+        # written; a running pipeline takes what has settled, or waits for the first to.
+        deadline = time.monotonic() + (1.5 * self._settle if stop_at_end else wait)
         while True:
             pending, settles_in = self._ready(cursors)
-            if pending or settles_in is None or time.monotonic() + settles_in > deadline:
+            if settles_in is None or (pending and not stop_at_end):
+                break
+            if time.monotonic() + settles_in > deadline:
                 break
             time.sleep(settles_in)
         if not pending:

@@ -24,6 +24,7 @@ from confluent_kafka import (
 
 from sluice._logs import RepeatFilter
 from sluice.errors import SourceError, SourceUnavailableError
+from sluice.options import OptionSpec
 from sluice.sources.base import PartitionBatch, Source
 
 log = logging.getLogger("sluice.kafka")
@@ -61,6 +62,10 @@ _partition: Callable[[Any], Any] = Message.partition
 _value: Callable[[Any], Any] = Message.value
 _offset: Callable[[Any], Any] = Message.offset
 
+OPTIONS = OptionSpec(
+    "KAFKA CONFIG", passthrough="librdkafka as consumer properties (it names a bad one)"
+)
+
 _UNAVAILABLE = {KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE}
 
 
@@ -83,7 +88,9 @@ class KafkaSource(Source):
         credentials: Mapping[str, Any] | None = None,
         *,
         pipeline: str = "",
+        record_end: Callable[[bytes], int] | None = None,  # records are messages: never cut
     ) -> None:
+        config = OPTIONS.parse(config, error=SourceError, pipeline=pipeline)
         self.servers, self.topic = parse_uri(uri)
         self.pipeline = pipeline
         self.conf: dict[str, Any] = {

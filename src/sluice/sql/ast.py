@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class CsvSpec:
     ignore_lines: int = 0
     null_defined_by: str | None = None
     explicit: bool = False  # FORMAT CSV was written (it is the default)
+    kind: ClassVar[str] = "CSV"
 
 
 @dataclass(frozen=True)

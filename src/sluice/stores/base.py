@@ -18,8 +18,9 @@ from datetime import datetime
 
 import pyarrow as pa
 
+from sluice.plan import LoadPlan
 from sluice.result import Result
-from sluice.stores.loadsql import LoadPlan, TableInfo
+from sluice.vocab import PartitionProgress, Rejected, TableInfo
 
 
 def process_label() -> str:
@@ -36,30 +37,6 @@ class PipelineRecord:
     created: datetime | None = None
     altered: datetime | None = None
     error: str | None = None
-
-
-@dataclass(frozen=True)
-class PartitionProgress:
-    """What one batch did to one partition's cursor: ``start`` → ``end``."""
-
-    partition: str
-    start: int | None  # None: the partition has no cursor yet
-    end: int
-    rows: int
-    latest: int | None = None
-    size: int | None = None
-
-
-@dataclass(frozen=True)
-class Rejected:
-    """A record left out of a batch, kept in ``PIPELINES_ERRORS`` with what is needed to replay
-    it: where it came from and its raw bytes."""
-
-    kind: str  # Parse | Load
-    reason: str
-    partition: str | None = None
-    offset: int | None = None
-    raw: bytes | None = None
 
 
 @dataclass(frozen=True)

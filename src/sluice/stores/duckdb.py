@@ -15,8 +15,8 @@ from sluice.errors import DatabaseLockedError, StoreError, TerminalError, Transi
 from sluice.result import Result
 from sluice.stores.base import route_views
 from sluice.stores.catalog import CATALOG, VIEWS
-from sluice.stores.loadsql import BATCH_RELATION, TableInfo
 from sluice.stores.sqlstore import SQLStore
+from sluice.vocab import BATCH_RELATION, TableInfo
 
 # Errors a particular row causes (as opposed to a missing table, a bad SET expression, ...).
 _ROW_LEVEL = (

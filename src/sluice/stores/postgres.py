@@ -25,8 +25,8 @@ from sluice.sql.expr import quote
 from sluice.stores import pgcopy
 from sluice.stores.base import process_label, route_views
 from sluice.stores.catalog import CATALOG, VERSION, VIEWS
-from sluice.stores.loadsql import BATCH_RELATION, ROW_COLUMN, TableInfo
 from sluice.stores.sqlstore import Rows, SQLStore
+from sluice.vocab import BATCH_RELATION, ROW_COLUMN, TableInfo
 
 # The first key of the advisory locks that claim pipelines ("SL"); the second is the
 # pipeline name's hashtext(). One more key serialises the creation of the catalog.

@@ -16,18 +16,12 @@ from typing import Any, ClassVar
 import pyarrow as pa
 
 from sluice.errors import CursorConflictError, StoreError
+from sluice.plan import LoadPlan
 from sluice.result import Result
 from sluice.sql.expr import quote
-from sluice.stores.base import (
-    BatchOutcome,
-    PartitionProgress,
-    PipelineRecord,
-    Rejected,
-    Store,
-    route_views,
-)
+from sluice.stores.base import BatchOutcome, PipelineRecord, Store, route_views
 from sluice.stores.catalog import BATCHES_KEPT, TRIM_EVERY
-from sluice.stores.loadsql import LoadPlan
+from sluice.vocab import PartitionProgress, Rejected
 
 Rows = list[tuple[Any, ...]]
 

@@ -1,4 +1,4 @@
-"""The SQL that moves one parsed batch into the target table.
+"""The load plan: the SQL that moves one parsed batch into the target table.
 
 A batch arrives as a relation of text columns, one per target (column or ``@variable``). The
 plan casts each to its column's type, applies ``SET`` and ``WHERE``, and resolves duplicate
@@ -19,26 +19,10 @@ from dataclasses import dataclass
 from sluice.errors import TerminalError
 from sluice.sql import ast
 from sluice.sql.expr import quote, rewrite
+from sluice.vocab import BATCH_RELATION, ROW_COLUMN, TableInfo
 
-BATCH_RELATION = "__sluice_batch"
-ROW_COLUMN = "__row"  # a batch row's id: its record's position, so also the load order
 _STAGE = "__sluice_rows"
 _TEXT_TYPES = ("VARCHAR", "TEXT", "CHAR", "STRING", "JSON", "BPCHAR", "CHARACTER")
-
-
-@dataclass(frozen=True)
-class TableInfo:
-    name: str
-    columns: tuple[tuple[str, str], ...]  # (name, SQL type) in table order
-    key: tuple[str, ...] = ()  # primary key, else the first unique constraint
-
-    def column_type(self, name: str) -> str | None:
-        lowered = name.lower()
-        return next((t for n, t in self.columns if n.lower() == lowered), None)
-
-    def canonical(self, name: str) -> str:
-        lowered = name.lower()
-        return next(n for n, _ in self.columns if n.lower() == lowered)
 
 
 Execute = Callable[[str], list[tuple[object, ...]]]
