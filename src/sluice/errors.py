@@ -5,6 +5,8 @@
     SluiceError                 every error carries pipeline, batch_id, partition, offset
     ├── ParseError              bad SQL; carries line, column and a caret under the token
     ├── DatabaseLockedError     the database file is held by another process
+    ├── RetriedError            marker: may succeed when tried again, a few times
+    │   └── TransformError      a transform program failed, timed out; a Python transform raised
     ├── TransientError          marker: may clear by itself
     │   ├── SourceUnavailableError   (also a SourceError) broker unreachable, topic missing
     │   ├── TransientStoreError      (also a StoreError) database unreachable, disk full
@@ -26,6 +28,8 @@ else (``sluice.engine.runner`` acts on it):
   Under ``STOP_ON_ERROR OFF`` they are left out (into ``PIPELINES_ERRORS``) and the batch loads;
   else the pipeline stops in state Error at once (the same records would fail again).
 - ``TERMINAL`` (any other ``TerminalError``): state Error at once, with the message.
+- ``RETRIED`` (a ``RetriedError``: a transform that failed): retried
+  ``MAX_RETRIES_PER_BATCH_PARTITION`` times, then state Error with the message.
 - ``BUG`` (anything else): retried ``MAX_RETRIES_PER_BATCH_PARTITION`` times, then state Error
   with the traceback in ``PIPELINES_ERRORS``.
 
@@ -56,6 +60,19 @@ class SluiceError(Exception):
         self.batch_id = batch_id
         self.partition = partition
         self.offset = offset
+
+
+class RetriedError(SluiceError):
+    """Marker: the batch may load when tried again (a program that crashed, timed out):
+    retried ``MAX_RETRIES_PER_BATCH_PARTITION`` times, then the pipeline stops in Error."""
+
+
+class TransformError(RetriedError):
+    """A transform failed the batch; ``stderr``: what its program wrote to standard error."""
+
+    def __init__(self, message: str, *, stderr: str | None = None, **where: object) -> None:
+        super().__init__(message, **where)  # type: ignore[arg-type]
+        self.stderr = stderr
 
 
 class TransientError(SluiceError):
@@ -140,6 +157,7 @@ class Failure(enum.Enum):
     TRANSIENT = "transient"
     RECORD = "record"
     TERMINAL = "terminal"
+    RETRIED = "retried"
     BUG = "bug"
 
 
@@ -151,4 +169,6 @@ def classify(exc: BaseException) -> Failure:
         return Failure.RECORD
     if isinstance(exc, TerminalError):
         return Failure.TERMINAL
+    if isinstance(exc, RetriedError):
+        return Failure.RETRIED
     return Failure.BUG

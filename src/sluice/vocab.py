@@ -4,7 +4,8 @@ transforms, stores and the engine all import it; it imports none of them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 #: The lineage column every row of a batch carries through every stage: the row's id, which
 #: names its record (its position among the batch's records, or its row within its file) and
@@ -12,6 +13,31 @@ from dataclasses import dataclass
 ROW_COLUMN = "__row"
 #: The name a store gives a batch's rows while it loads them.
 BATCH_RELATION = "__sluice_batch"
+
+
+@dataclass
+class PartitionBatch:
+    """The raw records of one partition in one batch (a source extracts them; a program
+    transform replaces them with its output, as ``data``)."""
+
+    partition: str
+    start: int | None  # the stored cursor this batch starts from; None: partition not seen yet
+    end: int  # the cursor once this batch commits (exclusive end)
+    records: Sequence[bytes] = ()  # one per message (Kafka)
+    data: bytes | None = None  # the file's bytes from ``start`` (FS)
+    latest: int | None = None  # the partition's end as last seen, for lag
+    size: int | None = None  # bytes in the file (FS)
+    offsets: Sequence[int] = field(default=())  # offset of each record, when known
+    continues: bool = False  # FS: ``data`` continues a file a previous batch began loading
+    stderr: str = ""  # what a transform program wrote to standard error for this partition
+
+    @property
+    def count(self) -> int:
+        return len(self.records) if self.data is None else 1
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.data) if self.data is not None else sum(map(len, self.records))
 
 
 @dataclass(frozen=True)
@@ -29,13 +55,16 @@ class PartitionProgress:
 @dataclass(frozen=True)
 class Rejected:
     """A record left out of a batch, kept in ``PIPELINES_ERRORS`` with what is needed to replay
-    it: where it came from and its raw bytes."""
+    it: where it came from and its raw bytes. (Also a note about a batch, ``error_type``
+    Warning: what a transform program wrote to standard error, in ``std_error``.)"""
 
     kind: str  # Parse | Transform | Load
     reason: str
     partition: str | None = None
     offset: int | None = None
     raw: bytes | None = None
+    std_error: str | None = None
+    error_type: str = "Error"
 
 
 @dataclass(frozen=True)

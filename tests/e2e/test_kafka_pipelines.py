@@ -234,7 +234,7 @@ def test_pipeline_errors_are_clear(
         db.execute(
             f"CREATE PIPELINE p AS LOAD DATA KAFKA {src} INTO TABLE t FORMAT JSON (nope <- x)"
         )
-    with pytest.raises(sluice.NotSupportedError, match="WITH TRANSFORM is not supported yet"):
+    with pytest.raises(sluice.SluiceError, match=r"transform program 't\.py' is not on PATH"):
         db.execute(
             f"CREATE PIPELINE p AS LOAD DATA KAFKA {src} WITH TRANSFORM ('t.py', '', '') "
             "INTO TABLE t"

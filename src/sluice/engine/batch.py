@@ -12,8 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sluice.formats import Format, ParsedBatch, RecordError
-from sluice.sources import PartitionBatch
-from sluice.vocab import ROW_COLUMN, PartitionProgress, Rejected
+from sluice.vocab import ROW_COLUMN, PartitionBatch, PartitionProgress, Rejected
 
 
 @dataclass(frozen=True)
@@ -78,8 +77,8 @@ class Batch:
             pa.concat_tables([b.table for b in pieces]) if pieces else pa.table({})
         ).append_column(ROW_COLUMN, _range(sum(counts)))
         errors = [
-            Rejected("Parse", e.reason, p.partition, e.index, e.raw)
-            for p, b in zip(parts, pieces, strict=True)
+            Rejected("Parse", e.reason, p.partition, _offset(p, e.index, n), e.raw)
+            for p, b, n in zip(parts, pieces, counts, strict=True)
             for e in b.errors
         ]
         return cls(parts, table, counts, errors, list(accumulate(counts)), False)
@@ -108,9 +107,15 @@ class Batch:
         part = self.parts[k]
         i = row - (self._bounds[k - 1] if k else 0)
         if not self._records:
-            return part.partition, i, None
+            return part.partition, _offset(part, i, self.counts[k]), None
         offset = part.offsets[i] if part.offsets else None
         return part.partition, offset, part.records[i]
+
+    @property
+    def maps_records(self) -> bool:
+        """Whether every row names the record it came from (not so for a CSV record that
+        spans lines among Kafka messages)."""
+        return self._records
 
     def rejection(self, row: int, kind: str, reason: str) -> Rejected:
         partition, offset, raw = self.locate(row)
@@ -127,6 +132,21 @@ class Batch:
             for p, n in zip(self.parts, self.counts, strict=True)
         ]
 
+    def notes(self) -> list[Rejected]:
+        """Warnings for PIPELINES_ERRORS about this batch: what a transform program wrote to
+        standard error while it succeeded."""
+        return [
+            Rejected(
+                "Transform",
+                "the transform wrote to standard error (see STD_ERROR)",
+                p.partition,
+                std_error=p.stderr,
+                error_type="Warning",
+            )
+            for p in self.parts
+            if p.stderr
+        ]
+
     @property
     def nbytes(self) -> int:
         return sum(p.nbytes for p in self.parts)
@@ -136,6 +156,15 @@ class Batch:
         if rejected.offset is not None:
             at += f" offset {rejected.offset}" if self._records else f" row {rejected.offset}"
         return f"record at {at}: " if at else ""
+
+
+def _offset(part: PartitionBatch, i: int | None, rows: int) -> int | None:
+    """The offset of the ``i``-th row parsed from a partition's ``data``: for a file, the row
+    number; for the output of a transform program, the offset of the ``i``-th record it read if
+    it wrote one row per record, else unknown."""
+    if i is None or not part.offsets:
+        return i
+    return part.offsets[i] if len(part.offsets) == rows else None
 
 
 def _range(n: int) -> pa.Array:

@@ -21,7 +21,7 @@ from sluice.result import Result
 from sluice.sources import build_source
 from sluice.sql import ast, parse, render
 from sluice.stores.base import PipelineRecord, Store, process_label
-from sluice.vocab import ROW_COLUMN
+from sluice.vocab import PartitionBatch
 
 log = logging.getLogger("sluice.engine")
 
@@ -256,20 +256,25 @@ class Engine:
             runtime.close()
 
     def _replay(self, stmt: ast.ReplayErrors, store: Store) -> Result:
-        """Parse the stored raw records again through the current definition and load the
-        ones that now succeed; they leave PIPELINES_ERRORS in the same transaction."""
+        """Load the stored raw records again through the current definition, by the stages a
+        batch takes after its transform program (a stored record is what the program wrote);
+        the ones that now load leave PIPELINES_ERRORS in the same transaction."""
         name = self._record(store, stmt.name).name
         runtime = PipelineRuntime(self._definition(store, name), store)
         try:
             stored = store.rejected_records(name, stmt.where)
             ids = [error_id for error_id, _ in stored]
-            parsed = runtime.format.parse_records([r.raw or b"" for _, r in stored])
-            index = parsed.record_index
-            if index is None:  # rows do not map to records one to one: replay none of them
-                rows, failing = parsed.table.slice(0, 0), {i: "not replayable" for i in ids}
+            # One partition whose offsets are the records' positions in ``stored``, so that
+            # whatever a stage rejects names the error it replays.
+            part = PartitionBatch(
+                "", None, 0, records=[r.raw or b"" for _, r in stored], offsets=range(len(ids))
+            )
+            batch = runtime.prepare([part])
+            failing = {ids[e.offset]: e.reason for e in batch.parse_errors if e.offset is not None}
+            if not batch.maps_records:  # rows do not map to records one to one: replay none
+                rows, failing = batch.rows.slice(0, 0), {i: "not replayable" for i in ids}
             else:
-                rows = parsed.table.append_column(ROW_COLUMN, index)
-                failing = {ids[e.index]: e.reason for e in parsed.errors if e.index is not None}
+                rows = batch.rows
                 found = diagnose(store, runtime.plan, rows) if rows.num_rows else []
                 failing.update({ids[f.row]: f.reason for f in found})
                 rows = without(rows, {f.row for f in found})

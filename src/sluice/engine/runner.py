@@ -10,7 +10,14 @@ import traceback
 from collections.abc import Callable
 
 from sluice.engine.runtime import PipelineRuntime
-from sluice.errors import Failure, RejectedRecordError, SluiceError, SourceError, classify
+from sluice.errors import (
+    Failure,
+    RejectedRecordError,
+    SluiceError,
+    SourceError,
+    TransformError,
+    classify,
+)
 from sluice.sql import ast, parse
 from sluice.stores.base import Store
 from sluice.vocab import Rejected
@@ -45,13 +52,18 @@ class PipelineRunner:
         self.batches = 0
         self.rows = 0
         self.failed = False  # stopped by a terminal error; the thread may still be closing
+        self._runtime: PipelineRuntime | None = None  # the one in use, for stop() to cancel
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self, timeout: float | None = None) -> None:
-        """Ask the loop to stop after its current batch, and wait for it."""
+        """Ask the loop to stop after its current batch, and wait for it. Transform programs
+        running for the batch are killed: the batch then loads nothing."""
         self._stop.set()
+        runtime = self._runtime
+        if runtime is not None:
+            runtime.cancel()
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
 
@@ -93,6 +105,9 @@ class PipelineRunner:
                         stmt = parse(text)
                         assert isinstance(stmt, ast.CreatePipeline)
                         runtime, current = PipelineRuntime(stmt, store), text
+                        self._runtime = runtime
+                        if self._stop.is_set():  # stop() came while it was built
+                            runtime.cancel()
                     t0 = time.monotonic()
                     report = runtime.run_batch(store, runtime.batch_interval, skip_all=skip_all)
                     warned = False  # what was transient has cleared
@@ -104,6 +119,8 @@ class PipelineRunner:
                         self.batches += 1
                         self.rows += report.rows
                 except Exception as exc:
+                    if self._stop.is_set():  # stopped under the batch (a killed program)
+                        return
                     kind = classify(exc)
                     attempts[kind] = attempts.get(kind, 0) + 1
                     retry = self._next_step(exc, attempts[kind], runtime, skip_all)
@@ -134,15 +151,18 @@ class PipelineRunner:
         if kind is Failure.RECORD and skippable:  # the next attempt leaves them out
             log.warning("pipeline %s: skipping what fails the batch: %s", self.name, exc)
             return 0.0
-        if kind is Failure.BUG:
+        if kind in (Failure.BUG, Failure.RETRIED):
             retries = runtime.max_retries if runtime is not None else 0
             if attempts <= retries:
                 log.warning(
-                    "pipeline %s: batch failed, retry %d of %d: %r", self.name, attempts, retries,
-                    exc,
+                    "pipeline %s: batch failed, retry %d of %d: %s", self.name, attempts, retries,
+                    exc if kind is Failure.RETRIED else repr(exc),
                 )  # fmt: skip
                 return backoff(attempts)
-            log.error("pipeline %s stopped by an unexpected error", self.name, exc_info=exc)
+            if kind is Failure.RETRIED:
+                log.error("pipeline %s stopped: %s", self.name, exc)
+            else:
+                log.error("pipeline %s stopped by an unexpected error", self.name, exc_info=exc)
         else:
             log.error("pipeline %s stopped: %s", self.name, exc)
         return None
@@ -163,9 +183,11 @@ def record_failure(
     where = exc.rejected if isinstance(exc, RejectedRecordError) else None
     if not isinstance(where, Rejected):
         kind = "Extract" if isinstance(exc, SourceError) else "Load"
-        if classify(exc) is Failure.BUG:
+        if isinstance(exc, TransformError):
+            kind = "Transform"
+        elif classify(exc) is Failure.BUG:
             kind = "Internal"
-        where = Rejected(kind, str(exc))
+        where = Rejected(kind, str(exc), exc.partition if isinstance(exc, SluiceError) else None)
     message = describe(exc)
     batch_id = exc.batch_id if isinstance(exc, SluiceError) else None
     try:
@@ -178,6 +200,7 @@ def record_failure(
             offset=where.offset,
             raw=where.raw,
             error_type=error_type,
+            std_error=exc.stderr if isinstance(exc, TransformError) else None,
         )
         return True
     except Exception as failure:  # the store itself may be what is failing

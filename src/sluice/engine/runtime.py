@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,14 +12,23 @@ import pyarrow as pa
 
 from sluice.engine.batch import Batch, SkipPolicy
 from sluice.engine.rejects import diagnose, without
-from sluice.errors import NotSupportedError, RejectedRecordError, StoreError, TransientError
+from sluice.errors import (
+    NotSupportedError,
+    RejectedRecordError,
+    SourceError,
+    StoreError,
+    TransientError,
+)
 from sluice.formats import Format, build_format
+from sluice.options import json_object
 from sluice.plan import LoadPlan, build_plan
 from sluice.result import Result
-from sluice.sources import PartitionBatch, Source, build_source
+from sluice.sources import Source, build_source
 from sluice.sql import ast
 from sluice.stores.base import BatchOutcome, Store
-from sluice.vocab import Rejected
+from sluice.transforms.program import OPTIONS as TRANSFORM_OPTIONS
+from sluice.transforms.program import ProgramTransform
+from sluice.vocab import PartitionBatch, Rejected
 
 # Defaults where a pipeline does not say. SingleStore waits 2500 ms between batches when
 # caught up; Sluice waits 100 ms so rows show up within a fraction of a second.
@@ -28,7 +37,6 @@ DEFAULT_MAX_OFFSETS_PER_BATCH_PARTITION = 100_000
 DEFAULT_MAX_RETRIES_PER_BATCH_PARTITION = 4  # as SingleStore
 FOREGROUND_WAIT_SECONDS = 10.0  # how long a FOREGROUND / TEST batch waits to reach the end
 
-_NOT_YET = {"transform": "WITH TRANSFORM"}
 _NO_EFFECT = {
     "resource_pool": "RESOURCE POOL",
     "aggregator": "AGGREGATOR",
@@ -38,9 +46,8 @@ _NO_EFFECT = {
 
 def check_supported(defn: ast.CreatePipeline) -> list[str]:
     """Raise for clauses not built yet; return warnings for clauses with no effect here."""
-    for attr, clause in _NOT_YET.items():
-        if getattr(defn, attr) is not None:
-            raise NotSupportedError(f"{clause} is not supported yet")
+    if defn.transform is not None and defn.transform.python:
+        raise NotSupportedError("WITH TRANSFORM PYTHON is not supported yet")
     if defn.into_procedure:
         raise NotSupportedError("INTO PROCEDURE is not supported yet; load INTO TABLE")
     fmt = defn.format
@@ -78,9 +85,22 @@ class PipelineRuntime:
         self.plan: LoadPlan = build_plan(
             defn, table, self.format.targets, table_sql=store.table_sql(defn.table)
         )
+        config = json_object(defn.source.config, "CONFIG", SourceError)
+        # the transform's keys share the pipeline's CONFIG with the source's
+        transform_config = {k: config.pop(k) for k in TRANSFORM_OPTIONS.keys if k in config}
         self.source: Source = build_source(
-            defn.source, pipeline=defn.name, record_end=self.format.record_end
+            defn.source, config=config, pipeline=defn.name, record_end=self.format.record_end
         )
+        self.program: ProgramTransform | None = None
+        if defn.transform is not None:
+            t = defn.transform
+            try:
+                self.program = ProgramTransform(
+                    t.uri, t.executable, t.args, transform_config, pipeline=defn.name
+                )
+            except BaseException:
+                self.source.close()
+                raise
         self.policy = SkipPolicy.of(defn.skip_errors)
         self._reader: ThreadPoolExecutor | None = None
         self._ahead: tuple[dict[str, int], Future[Ahead]] | None = None
@@ -109,12 +129,21 @@ class PipelineRuntime:
     def stop_on_error(self) -> bool:
         return self.defn.stop_on_error is not False
 
+    def cancel(self) -> None:
+        """Kill what runs outside this process for the batch in progress (its programs); the
+        batch fails and loads nothing. From any thread (STOP PIPELINE)."""
+        if self.program is not None:
+            self.program.cancel()
+
     def close(self) -> None:
+        self.cancel()
         if self._ahead is not None:
             self._ahead[1].exception()  # let the read in flight finish; its result is not used
             self._ahead = None
         if self._reader is not None:
             self._reader.shutdown()
+        if self.program is not None:
+            self.program.close()
         self.source.close()
 
     def extract(
@@ -186,15 +215,24 @@ class PipelineRuntime:
             projected, future = ahead
             parts, batch = future.result()
             if projected == cursors:
-                return batch or (Batch.parse(self.format, parts) if parts else None)
+                return batch or (self.prepare(parts) if parts else None)
         parts, batch = self._read(cursors, wait, stop_at_end, parse=True)
         return batch
 
     def _read(
         self, cursors: Mapping[str, int], wait: float, stop_at_end: bool, *, parse: bool
     ) -> Ahead:
+        """Extract, and run the transform program (a read-ahead overlaps both with the load
+        of the batch before); with ``parse``, the stages after it too."""
         parts = self.extract(cursors, wait, stop_at_end=stop_at_end)
-        return parts, Batch.parse(self.format, parts) if parts and parse else None
+        if parts and self.program is not None:
+            parts = self.program.run(parts)
+        return parts, self.prepare(parts) if parts and parse else None
+
+    def prepare(self, parts: Sequence[PartitionBatch]) -> Batch:
+        """The stages between the transform program and the load, the same for running, TEST
+        PIPELINE and REPLAY ERRORS: parse."""
+        return Batch.parse(self.format, parts)
 
     def _read_ahead(
         self, cursors: dict[str, int], parts: list[PartitionBatch], wait: float, stop_at_end: bool
@@ -226,7 +264,7 @@ class PipelineRuntime:
             batch.progress(),
             started=started,
             nbytes=batch.nbytes,
-            rejected=rejected,
+            rejected=[*rejected, *batch.notes()],
         )
 
     def _failure(self, batch: Batch, rejected: Rejected) -> RejectedRecordError:
@@ -240,8 +278,10 @@ class PipelineRuntime:
 
     def test(self, store: Store, limit: int | None) -> Result:
         """TEST PIPELINE: the rows the next batch would load; nothing is written."""
-        parts = self.extract(store.cursors(self.name), FOREGROUND_WAIT_SECONDS, stop_at_end=True)
-        batch = Batch.parse(self.format, parts)
+        parts, _ = self._read(
+            store.cursors(self.name), FOREGROUND_WAIT_SECONDS, stop_at_end=True, parse=False
+        )
+        batch = self.prepare(parts)
         if batch.parse_errors and not self.policy.parser:
             raise self._failure(batch, batch.parse_errors[0])
         return store.preview(self.plan, batch.rows, limit)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from sluice.errors import NotSupportedError, SourceError
 from sluice.options import json_object
-from sluice.sources.base import PartitionBatch, Source
+from sluice.sources.base import Source
 from sluice.sources.fs import FileSource
 from sluice.sources.kafka import KafkaSource
 from sluice.sql import ast
+from sluice.vocab import PartitionBatch
 
 SOURCES: dict[str, type[Source]] = {"KAFKA": KafkaSource, "FS": FileSource}
 
@@ -17,12 +19,14 @@ SOURCES: dict[str, type[Source]] = {"KAFKA": KafkaSource, "FS": FileSource}
 def build_source(
     spec: ast.SourceSpec,
     *,
+    config: Mapping[str, Any] | None = None,
     pipeline: str,
     record_end: Callable[[bytes], int] | None = None,
 ) -> Source:
     """The source of ``spec``, by its keyword. ``record_end(data)`` says where the records of a
     file's bytes end (see ``Format.record_end``), so that a file larger than a batch can be cut
-    there."""
+    there. ``config`` replaces the spec's CONFIG (the engine takes out the keys that are not
+    the source's)."""
     cls = SOURCES.get(spec.kind)
     if cls is None:
         supported = ", ".join(SOURCES)
@@ -31,7 +35,7 @@ def build_source(
         )
     return cls(
         spec.uri,
-        json_object(spec.config, "CONFIG", SourceError),
+        json_object(spec.config, "CONFIG", SourceError) if config is None else config,
         json_object(spec.credentials, "CREDENTIALS", SourceError),
         pipeline=pipeline,
         record_end=record_end,

@@ -10,32 +10,10 @@ offsets: 0 (not loaded) and 1 (loaded), so the same compare-and-set protects bot
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from typing import Any
 
-
-@dataclass
-class PartitionBatch:
-    """The records of one partition in one batch."""
-
-    partition: str
-    start: int | None  # the stored cursor this batch starts from; None: partition not seen yet
-    end: int  # the cursor once this batch commits (exclusive end)
-    records: Sequence[bytes] = ()  # one per message (Kafka)
-    data: bytes | None = None  # the file's bytes from ``start`` (FS)
-    latest: int | None = None  # the partition's end as last seen, for lag
-    size: int | None = None  # bytes in the file (FS)
-    offsets: Sequence[int] = field(default=())  # offset of each record, when known
-    continues: bool = False  # FS: ``data`` continues a file a previous batch began loading
-
-    @property
-    def count(self) -> int:
-        return len(self.records) if self.data is None else 1
-
-    @property
-    def nbytes(self) -> int:
-        return len(self.data) if self.data is not None else sum(map(len, self.records))
+from sluice.vocab import PartitionBatch
 
 
 class Source(ABC):

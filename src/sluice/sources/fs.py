@@ -20,7 +20,8 @@ from collections.abc import Callable, Mapping
 
 from sluice.errors import SourceError
 from sluice.options import Option, OptionSpec
-from sluice.sources.base import PartitionBatch, Source
+from sluice.sources.base import Source
+from sluice.vocab import PartitionBatch
 
 UNLOADED, LOADED = 0, 1
 SETTLE_SECONDS = 1.0  # a file is loaded once it has not changed for this long

@@ -25,7 +25,8 @@ from confluent_kafka import (
 from sluice._logs import RepeatFilter
 from sluice.errors import SourceError, SourceUnavailableError
 from sluice.options import OptionSpec
-from sluice.sources.base import PartitionBatch, Source
+from sluice.sources.base import Source
+from sluice.vocab import PartitionBatch
 
 log = logging.getLogger("sluice.kafka")
 # librdkafka's own log, through Sluice's logging, each distinct line at most every 30 s.

@@ -214,5 +214,6 @@ class Store(ABC):
         offset: int | None = None,
         raw: bytes | None = None,
         error_type: str = "Error",
+        std_error: str | None = None,
     ) -> None:
         """Note a batch failure in ``information_schema.PIPELINES_ERRORS``."""

@@ -290,11 +290,11 @@ class SQLStore(Store):
     ) -> None:
         if rejected:
             self._run_many(
-                "INSERT INTO sluice.errors VALUES (nextval('sluice.error_ids'), ?, ?, 'Error', "
-                "?, ?, ?, ?, ?, ?, NULL, now())",
+                "INSERT INTO sluice.errors VALUES (nextval('sluice.error_ids'), ?, ?, ?, "
+                "?, ?, ?, ?, ?, ?, ?, now())",
                 [
-                    [pipeline, batch_id, r.kind, _text(r.reason), r.partition, r.offset, r.raw,
-                     _printable(r.raw)]
+                    [pipeline, batch_id, r.error_type, r.kind, _text(r.reason), r.partition,
+                     r.offset, r.raw, _printable(r.raw), _text(r.std_error)]
                     for r in rejected
                 ],
             )  # fmt: skip
@@ -380,12 +380,13 @@ class SQLStore(Store):
         offset: int | None = None,
         raw: bytes | None = None,
         error_type: str = "Error",
+        std_error: str | None = None,
     ) -> None:
         self._run(
             "INSERT INTO sluice.errors VALUES (nextval('sluice.error_ids'), ?, ?, ?, ?, ?, ?, ?, "
-            "?, ?, NULL, now())",
+            "?, ?, ?, now())",
             [pipeline, batch_id, error_type, kind, _text(message), partition, offset, raw,
-             _printable(raw)],
+             _printable(raw), _text(std_error)],
         )  # fmt: skip
 
 
