@@ -8,12 +8,15 @@ def test_public_names_are_pinned() -> None:
         "DatabaseLockedError",
         "NotSupportedError",
         "ParseError",
+        "REJECT_COLUMN",
         "Result",
         "SluiceError",
         "TerminalError",
+        "TransformError",
         "TransientError",
         "__version__",
         "connect",
+        "reject",
     ]
 
 

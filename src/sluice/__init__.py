@@ -8,13 +8,16 @@ from sluice.errors import (
     ParseError,
     SluiceError,
     TerminalError,
+    TransformError,
     TransientError,
 )
 from sluice.result import Result
+from sluice.transforms.python import REJECT_COLUMN, reject
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "REJECT_COLUMN",
     "CatalogError",
     "Connection",
     "DatabaseLockedError",
@@ -23,7 +26,9 @@ __all__ = [
     "Result",
     "SluiceError",
     "TerminalError",
+    "TransformError",
     "TransientError",
     "__version__",
     "connect",
+    "reject",
 ]

@@ -13,7 +13,7 @@ UPDATE applies the k-th occurrence of every key in round k.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from sluice.errors import TerminalError
@@ -103,9 +103,16 @@ def _count(rows: list[tuple[object, ...]]) -> int:
 
 
 def build_plan(
-    defn: ast.CreatePipeline, table: TableInfo, targets: Sequence[str], *, table_sql: str
+    defn: ast.CreatePipeline,
+    table: TableInfo,
+    targets: Sequence[str],
+    *,
+    table_sql: str,
+    typed: Collection[str] = (),
 ) -> LoadPlan:
-    """Compile the pipeline's mapping, SET, WHERE and duplicate handling against ``table``."""
+    """Compile the pipeline's mapping, SET, WHERE and duplicate handling against ``table``.
+    The batch's columns are text, but for the ``typed`` targets: those hold values (a Python
+    transform's), cast only if their type differs."""
     for name in [t for t in targets if not t.startswith("@")] + [a.column for a in defn.set]:
         if table.column_type(name) is None:
             have = ", ".join(n for n, _ in table.columns)
@@ -116,13 +123,20 @@ def build_plan(
     level1 = []
     for t in targets:
         src = f"b.{quote(t)}"
-        level1.append(f"{src} AS {quote(t)}" if t.startswith("@") else _cast(src, table, t))
+        if t.startswith("@"):
+            level1.append(f"{src} AS {quote(t)}")
+        else:
+            level1.append(_cast(src, table, t, from_text=t not in typed))
     target = table_sql.rpartition(".")[2]
     mode, conflict = _conflict(defn, table, _loaded_columns(defn, table, targets), target)
     order = [ROW_COLUMN] if conflict else []
     level1 += [f"b.{c}" for c in order]
     types = {t: table.column_type(t) or "VARCHAR" for t in targets if not t.startswith("@")}
-    typed = tuple((t, ty) for t, ty in types.items() if not ty.upper().startswith(_TEXT_TYPES))
+    cast = tuple(
+        (t, ty)
+        for t, ty in types.items()
+        if not ty.upper().startswith(_TEXT_TYPES) and t not in typed
+    )
     # Level 2: SET expressions see the typed columns and the variables.
     set_cols = {table.canonical(a.column).lower(): a for a in defn.set}
     level2 = [quote(t) for t in targets if t.lower() not in set_cols]
@@ -135,7 +149,7 @@ def build_plan(
         f"SELECT {', '.join(level2)} FROM ("
         f"SELECT {', '.join(level1)} FROM {BATCH_RELATION} AS b) AS l1) AS l2{where}"
     )
-    return LoadPlan(table_sql, columns, select, mode, table.key, conflict, typed)
+    return LoadPlan(table_sql, columns, select, mode, table.key, conflict, cast)
 
 
 def _loaded_columns(

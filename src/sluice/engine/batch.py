@@ -34,7 +34,7 @@ class SkipPolicy:
         }[clause]
 
     def allows(self, kind: str, duplicate_key: bool = False) -> bool:
-        if kind == "Parse":
+        if kind in ("Parse", "Transform"):  # the record itself is bad (a transform says so)
             return self.parser
         return self.constraint or (duplicate_key and self.duplicate_key)
 
@@ -47,7 +47,7 @@ class Batch:
     parts: Sequence[PartitionBatch]
     rows: pa.Table
     counts: list[int]  # rows per partition
-    parse_errors: list[Rejected] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)  # by the format or a transform
     _bounds: list[int] = field(default_factory=list)  # cumulative records (Kafka) or rows (FS)
     _records: bool = True
 
@@ -66,7 +66,7 @@ class Batch:
         ids = parsed.record_index if mapped else _range(parsed.table.num_rows)
         batch = cls(parts, parsed.table.append_column(ROW_COLUMN, ids), [], [], bounds, mapped)
         batch.counts = batch._rows_per_partition(parsed) if mapped else sizes
-        batch.parse_errors = [batch._locate_record_error(e) for e in parsed.errors]
+        batch.rejected = [batch._locate_record_error(e) for e in parsed.errors]
         return batch
 
     @classmethod

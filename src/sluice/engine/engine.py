@@ -270,16 +270,17 @@ class Engine:
                 "", None, 0, records=[r.raw or b"" for _, r in stored], offsets=range(len(ids))
             )
             batch = runtime.prepare([part])
-            failing = {ids[e.offset]: e.reason for e in batch.parse_errors if e.offset is not None}
+            failing = {ids[e.offset]: e.reason for e in batch.rejected if e.offset is not None}
             if not batch.maps_records:  # rows do not map to records one to one: replay none
                 rows, failing = batch.rows.slice(0, 0), {i: "not replayable" for i in ids}
             else:
                 rows = batch.rows
-                found = diagnose(store, runtime.plan, rows) if rows.num_rows else []
+                found = diagnose(store, runtime.plan_for(rows), rows) if rows.num_rows else []
                 failing.update({ids[f.row]: f.reason for f in found})
                 rows = without(rows, {f.row for f in found})
             replayed = [i for i in ids if i not in failing]
-            loaded = store.replay(name, runtime.plan, rows, replayed, sorted(failing.items()))
+            plan = runtime.plan_for(rows)
+            loaded = store.replay(name, plan, rows, replayed, sorted(failing.items()))
         finally:
             runtime.close()
         columns = ["ROWS_LOADED", "ERRORS_REPLAYED", "ERRORS_REMAINING"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,6 +21,7 @@ from sluice.errors import (
     TransientError,
 )
 from sluice.formats import Format, build_format
+from sluice.formats.typed import Coercion
 from sluice.options import json_object
 from sluice.plan import LoadPlan, build_plan
 from sluice.result import Result
@@ -28,7 +30,8 @@ from sluice.sql import ast
 from sluice.stores.base import BatchOutcome, Store
 from sluice.transforms.program import OPTIONS as TRANSFORM_OPTIONS
 from sluice.transforms.program import ProgramTransform
-from sluice.vocab import PartitionBatch, Rejected
+from sluice.transforms.python import PythonTransform
+from sluice.vocab import ROW_COLUMN, PartitionBatch, Rejected
 
 # Defaults where a pipeline does not say. SingleStore waits 2500 ms between batches when
 # caught up; Sluice waits 100 ms so rows show up within a fraction of a second.
@@ -46,8 +49,6 @@ _NO_EFFECT = {
 
 def check_supported(defn: ast.CreatePipeline) -> list[str]:
     """Raise for clauses not built yet; return warnings for clauses with no effect here."""
-    if defn.transform is not None and defn.transform.python:
-        raise NotSupportedError("WITH TRANSFORM PYTHON is not supported yet")
     if defn.into_procedure:
         raise NotSupportedError("INTO PROCEDURE is not supported yet; load INTO TABLE")
     fmt = defn.format
@@ -91,16 +92,24 @@ class PipelineRuntime:
         self.source: Source = build_source(
             defn.source, config=config, pipeline=defn.name, record_end=self.format.record_end
         )
+        self._table, self._table_sql = table, store.table_sql(defn.table)
+        self._plans: dict[tuple[str, ...], LoadPlan] = {}
         self.program: ProgramTransform | None = None
-        if defn.transform is not None:
-            t = defn.transform
-            try:
+        self.python: PythonTransform | None = None
+        self.coercion: Coercion | None = None
+        t = defn.transform
+        try:
+            if t is not None and t.python:
+                self.python = PythonTransform(t.uri, t.args, pipeline=defn.name)
+                types = {n: table.column_type(n) for n in self.format.targets}
+                self.coercion = Coercion({n: ty for n, ty in types.items() if ty is not None})
+            elif t is not None:
                 self.program = ProgramTransform(
                     t.uri, t.executable, t.args, transform_config, pipeline=defn.name
                 )
-            except BaseException:
-                self.source.close()
-                raise
+        except BaseException:
+            self.source.close()
+            raise
         self.policy = SkipPolicy.of(defn.skip_errors)
         self._reader: ThreadPoolExecutor | None = None
         self._ahead: tuple[dict[str, int], Future[Ahead]] | None = None
@@ -144,6 +153,8 @@ class PipelineRuntime:
             self._reader.shutdown()
         if self.program is not None:
             self.program.close()
+        if self.coercion is not None:
+            self.coercion.close()
         self.source.close()
 
     def extract(
@@ -174,7 +185,7 @@ class PipelineRuntime:
         parts = list(batch.parts)
         self._read_ahead(cursors, parts, wait, stop_at_end)
         policy = SkipPolicy.of("ALL") if skip_all else self.policy
-        rejected = list(batch.parse_errors)
+        rejected = list(batch.rejected)
         if rejected and not policy.parser:
             raise self._failure(batch, rejected[0])
         rows = batch.rows
@@ -184,7 +195,7 @@ class PipelineRuntime:
             if isinstance(exc, TransientError):
                 raise
             try:
-                found = diagnose(store, self.plan, rows)
+                found = diagnose(store, self.plan_for(rows), rows)
             except StoreError as failure:
                 if isinstance(failure, TransientError):
                     raise
@@ -231,8 +242,33 @@ class PipelineRuntime:
 
     def prepare(self, parts: Sequence[PartitionBatch]) -> Batch:
         """The stages between the transform program and the load, the same for running, TEST
-        PIPELINE and REPLAY ERRORS: parse."""
-        return Batch.parse(self.format, parts)
+        PIPELINE and REPLAY ERRORS: parse, then (WITH TRANSFORM PYTHON) type the columns and
+        call the function. What a stage rejects is in ``Batch.rejected``."""
+        batch = Batch.parse(self.format, parts)
+        if self.python is None or self.coercion is None:
+            return batch
+        typed, refused = self.coercion.apply(batch.rows)
+        rejected = [batch.rejection(row, "Parse", reason) for row, reason in refused]
+        out, refused = self.python(typed)
+        rejected += [batch.rejection(row, "Transform", reason) for row, reason in refused]
+        return dataclasses.replace(batch, rows=out, rejected=[*batch.rejected, *rejected])
+
+    def plan_for(self, rows: pa.Table) -> LoadPlan:
+        """The load plan of a batch's rows: the pipeline's, or for the columns a Python
+        transform returned (compiled once per set of columns)."""
+        if self.python is None:
+            return self.plan
+        names = tuple(n for n in rows.column_names if n != ROW_COLUMN)
+        plan = self._plans.get(names)
+        if plan is None:
+            typed = {
+                f.name
+                for f in rows.schema
+                if not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+            }
+            plan = build_plan(self.defn, self._table, names, table_sql=self._table_sql, typed=typed)
+            self._plans[names] = plan
+        return plan
 
     def _read_ahead(
         self, cursors: dict[str, int], parts: list[PartitionBatch], wait: float, stop_at_end: bool
@@ -259,7 +295,7 @@ class PipelineRuntime:
         return store.load_batch(
             self.name,
             self.source.kind,
-            self.plan,
+            self.plan_for(rows),
             rows,
             batch.progress(),
             started=started,
@@ -282,6 +318,6 @@ class PipelineRuntime:
             store.cursors(self.name), FOREGROUND_WAIT_SECONDS, stop_at_end=True, parse=False
         )
         batch = self.prepare(parts)
-        if batch.parse_errors and not self.policy.parser:
-            raise self._failure(batch, batch.parse_errors[0])
-        return store.preview(self.plan, batch.rows, limit)
+        if batch.rejected and not self.policy.parser:
+            raise self._failure(batch, batch.rejected[0])
+        return store.preview(self.plan_for(batch.rows), batch.rows, limit)

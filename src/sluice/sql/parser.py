@@ -194,7 +194,9 @@ class _Parser:
 
     def transform(self) -> ast.Transform:
         if self.accept("PYTHON"):
-            return ast.Transform(self.string("'module:function'"), python=True)
+            target = self.string("'module:function'")
+            args = self.string("JSON arguments") if self.tok.kind is Kind.STRING else ""
+            return ast.Transform(target, args=args, python=True)
         self.expect_punct("(")
         uri = self.string("the transform URI")
         executable = args = ""

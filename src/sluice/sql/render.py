@@ -102,7 +102,7 @@ def _options(stmt: ast.CreatePipeline) -> list[str]:
 
 def render_transform(t: ast.Transform) -> str:
     if t.python:
-        return f"PYTHON {string(t.uri)}"
+        return f"PYTHON {string(t.uri)}" + (f" {string(t.args)}" if t.args else "")
     return f"({string(t.uri)}, {string(t.executable)}, {string(t.args)})"
 
 

@@ -160,7 +160,7 @@ class PostgresStore(SQLStore):
             for name in rows.schema.names
         )
         self._run(f"CREATE TEMP TABLE {BATCH_RELATION} ({columns}) ON COMMIT DROP")
-        body = pgcopy.encode(rows)
+        body = pgcopy.encode(_as_text(rows))
         try:
             with (
                 self._conn()
@@ -242,6 +242,16 @@ class PostgresStore(SQLStore):
             "JOIN pg_stat_activity AS a ON a.pid = l.pid"
         )
         return {name: str(app).removeprefix("sluice ") for name, app in rows}
+
+
+def _as_text(rows: pa.Table) -> pa.Table:
+    """Every column but the row ids as text, as the staging table holds them: values (a
+    Python transform's) travel in PostgreSQL's input syntax, which Arrow's casts write."""
+    for i, field in enumerate(rows.schema):
+        text = pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
+        if field.name != ROW_COLUMN and not text:
+            rows = rows.set_column(i, field.name, rows.column(i).cast(pa.string()))
+    return rows
 
 
 def _cast_type(pg_type: str) -> str:
