@@ -20,7 +20,8 @@ bench: $(STAMP)
 test: $(STAMP) tools
 	$(BIN)/pytest -W error $(PYTEST_ARGS)
 
-# A real MySQL client for the wire-protocol tests, from Debian's packages.
+# A real MySQL client for the wire-protocol tests, and Java for writing PMML models, from
+# Debian's packages.
 tools:
 	@command -v mariadb >/dev/null || { \
 	  echo "installing the mariadb client (Debian package mariadb-client)"; \
@@ -28,6 +29,12 @@ tools:
 	   (apt-get update -qq >/dev/null && \
 	    apt-get install -y -qq --no-install-recommends mariadb-client >/dev/null)) || \
 	  echo "could not install mariadb-client: the tests that use it will be skipped"; }
+	@command -v java >/dev/null || { \
+	  echo "installing Java (Debian package default-jre-headless): PMML models are written by JPMML"; \
+	  (apt-get install -y -qq --no-install-recommends default-jre-headless >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null && \
+	    apt-get install -y -qq --no-install-recommends default-jre-headless >/dev/null)) || \
+	  echo "could not install Java: the PMML model test will fail"; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -11,19 +11,21 @@ raw records under ``SKIP PARSER ERRORS`` / ``SKIP ALL ERRORS``, else they fail t
 An exception fails the batch (retried, then Error) with its traceback in ``STD_ERROR``.
 
 The function is imported once per pipeline (not per batch), so whatever it loads at import
-(a model) is loaded once. The module is found on ``sys.path``, or given as a file:
-``'/path/to/transforms.py:function'``.
+is loaded once; a class is instead built once with the arguments and its instances called on
+each batch (``sluice.transforms.models:Score`` loads its model so). The module is found on
+``sys.path``, or given as a file: ``'/path/to/transforms.py:function'``.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import os
 import sys
 import traceback
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -95,6 +97,19 @@ class PythonTransform:
             arguments, "WITH TRANSFORM PYTHON arguments", TransformError
         )
         self.function = load_function(target, pipeline=pipeline)
+        if inspect.isclass(self.function):  # a class is built once, with the arguments
+            try:
+                self.function = cast(Callable[..., Any], self.function(**self.args))
+            except TransformError as exc:
+                exc.pipeline = pipeline
+                raise
+            except Exception as exc:
+                raise TransformError(
+                    f"WITH TRANSFORM PYTHON {target}: {exc!r}",
+                    pipeline=pipeline,
+                    stderr="".join(traceback.format_exception(exc)),
+                ) from exc
+            self.args = {}
 
     def __call__(self, table: pa.Table) -> tuple[pa.Table, list[tuple[int, str]]]:
         """The function's table (with ``__row``), and the rows it rejected as (row id,
