@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from sluice.errors import TerminalError
 from sluice.sql import ast
 from sluice.sql.expr import quote, rewrite
+from sluice.sql.lexer import replace_relation
 from sluice.vocab import BATCH_RELATION, ROW_COLUMN, TableInfo
 
 _STAGE = "__sluice_rows"
+PROCEDURE_BATCH = "__sluice_procedure_batch"
 _TEXT_TYPES = ("VARCHAR", "TEXT", "CHAR", "STRING", "JSON", "BPCHAR", "CHARACTER")
 
 
@@ -92,6 +94,28 @@ class LoadPlan:
         )
         execute(f"DROP TABLE {_STAGE}")
         return written
+
+
+@dataclass(frozen=True)
+class ProcedurePlan(LoadPlan):
+    """A pipeline ``INTO PROCEDURE``: the batch's rows, typed as the procedure's ``QUERY(...)``
+    says, become a temporary table that the body's statements read in place of their batch
+    parameter; they run in the batch's transaction, so what they write is exactly-once."""
+
+    body: tuple[str, ...] = ()  # the statements, the parameter renamed to PROCEDURE_BATCH
+
+    def run(self, execute: Execute) -> int:
+        execute(f"CREATE TEMP TABLE {PROCEDURE_BATCH} AS {self.select}")
+        rows = _count(execute(f"SELECT count(*) FROM {PROCEDURE_BATCH}"))
+        for statement in self.body:
+            execute(statement)
+        execute(f"DROP TABLE {PROCEDURE_BATCH}")  # a failure rolls back, which drops it too
+        return rows
+
+
+def procedure_plan(plan: LoadPlan, proc: ast.CreateProcedure) -> ProcedurePlan:
+    body = tuple(replace_relation(s, proc.param, PROCEDURE_BATCH) for s in proc.body)
+    return ProcedurePlan(plan.table, plan.columns, plan.select, None, (), "", plan.typed, body)
 
 
 def _sql_string(s: str) -> str:

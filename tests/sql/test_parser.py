@@ -4,6 +4,7 @@ import pytest
 
 from sluice.errors import ParseError
 from sluice.sql import ast, parse, render, split_statements
+from sluice.sql.lexer import replace_relation
 
 ROUND_TRIPS = [
     # sources, options, duplicate handling
@@ -63,6 +64,11 @@ ROUND_TRIPS = [
     "REPLAY ERRORS FOR PIPELINE p WHERE ERROR_KIND = 'Parse' AND `OFFSET` > 10",
     "CLEAR PIPELINE ERRORS",
     "CLEAR PIPELINE ERRORS p",
+    # procedures
+    "CREATE OR REPLACE PROCEDURE db.p (b QUERY(a VARCHAR(20), n DECIMAL(10, 2))) AS BEGIN "
+    "INSERT INTO t SELECT a, CASE WHEN n > 1 THEN 'x;y' END FROM b; DELETE FROM u; END",
+    "DROP PROCEDURE IF EXISTS p",
+    "SHOW CREATE PROCEDURE p",
 ]
 
 
@@ -155,6 +161,30 @@ def test_split_statements_respects_strings_and_comments() -> None:
         "-- comment; here\nCREATE PIPELINE p AS LOAD DATA FS 'x\\';y' INTO TABLE t",
         "/* ; */ SELECT 2",
     ]
+
+
+def test_a_procedure_is_one_statement_and_its_body_reads_the_batch_by_name() -> None:
+    script = (
+        "CREATE PROCEDURE p (batch QUERY(a INT)) AS BEGIN\n"
+        "  INSERT INTO t SELECT CASE WHEN a > 0 THEN 1 END FROM batch;\n"
+        "  INSERT INTO u SELECT 'batch' FROM Batch AS \"batch\";\n"
+        "END; SELECT 1"
+    )
+    first, second = split_statements(script)
+    assert second == "SELECT 1"
+    stmt = parse(first)
+    assert isinstance(stmt, ast.CreateProcedure)
+    assert stmt.columns == (("a", "INT"),)
+    assert stmt.body == (
+        "INSERT INTO t SELECT CASE WHEN a > 0 THEN 1 END FROM batch",
+        "INSERT INTO u SELECT 'batch' FROM Batch AS \"batch\"",
+    )
+    assert (
+        replace_relation(stmt.body[1], "batch", "x")
+        == "INSERT INTO u SELECT 'batch' FROM x AS \"batch\""
+    )
+    # a CREATE PROCEDURE without a QUERY parameter is the store's own
+    assert isinstance(parse("CREATE PROCEDURE q() LANGUAGE SQL AS $$ SELECT 1 $$"), ast.Passthrough)
 
 
 def test_an_error_at_the_very_end_still_shows_its_line() -> None:

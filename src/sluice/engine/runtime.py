@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +14,7 @@ import pyarrow as pa
 from sluice.engine.batch import Batch, SkipPolicy
 from sluice.engine.rejects import diagnose, without
 from sluice.errors import (
+    CatalogError,
     NotSupportedError,
     RejectedRecordError,
     SourceError,
@@ -23,15 +24,15 @@ from sluice.errors import (
 from sluice.formats import Format, build_format
 from sluice.formats.typed import Coercion
 from sluice.options import json_object
-from sluice.plan import LoadPlan, build_plan
+from sluice.plan import LoadPlan, build_plan, procedure_plan
 from sluice.result import Result
 from sluice.sources import Source, build_source
-from sluice.sql import ast
+from sluice.sql import ast, parse
 from sluice.stores.base import BatchOutcome, Store
 from sluice.transforms.program import OPTIONS as TRANSFORM_OPTIONS
 from sluice.transforms.program import ProgramTransform
 from sluice.transforms.python import PythonTransform
-from sluice.vocab import ROW_COLUMN, PartitionBatch, Rejected
+from sluice.vocab import ROW_COLUMN, PartitionBatch, Rejected, TableInfo
 
 # Defaults where a pipeline does not say. SingleStore waits 2500 ms between batches when
 # caught up; Sluice waits 100 ms so rows show up within a fraction of a second.
@@ -49,8 +50,11 @@ _NO_EFFECT = {
 
 def check_supported(defn: ast.CreatePipeline) -> list[str]:
     """Raise for clauses not built yet; return warnings for clauses with no effect here."""
-    if defn.into_procedure:
-        raise NotSupportedError("INTO PROCEDURE is not supported yet; load INTO TABLE")
+    if defn.into_procedure and (defn.duplicates or defn.on_duplicate_key_update):
+        raise NotSupportedError(
+            "REPLACE, IGNORE and ON DUPLICATE KEY UPDATE apply to INTO TABLE; a procedure "
+            "decides itself what a duplicate does"
+        )
     fmt = defn.format
     if defn.source.kind == "KAFKA" and isinstance(fmt, ast.CsvSpec) and fmt.ignore_lines:
         raise NotSupportedError("IGNORE n LINES applies to file sources, not KAFKA")
@@ -59,6 +63,19 @@ def check_supported(defn: ast.CreatePipeline) -> list[str]:
         for attr, clause in _NO_EFFECT.items()
         if getattr(defn, attr) not in (None, False)
     ]
+
+
+def procedure(store: Store, name: str) -> ast.CreateProcedure:
+    """The procedure a pipeline loads into, from the store's catalog."""
+    text = store.procedure(name)
+    if text is None:
+        raise CatalogError(
+            f"procedure {name} does not exist; create it first: CREATE PROCEDURE {name} "
+            "(batch QUERY(col TYPE, ...)) AS BEGIN ... END"
+        )
+    stmt = parse(text)
+    assert isinstance(stmt, ast.CreateProcedure)
+    return stmt
 
 
 Ahead = tuple[list[PartitionBatch], "Batch | None"]  # a read-ahead: its partitions, maybe parsed
@@ -80,19 +97,23 @@ class PipelineRuntime:
     def __init__(self, defn: ast.CreatePipeline, store: Store) -> None:
         self.defn = defn
         self.name = defn.name
-        table = store.table_info(defn.table)
+        self._procedure = procedure(store, defn.table) if defn.into_procedure else None
+        if self._procedure is not None:
+            table = TableInfo(defn.table, self._procedure.columns)
+            self._table_sql = defn.table
+        else:
+            table = store.table_info(defn.table)
+            self._table_sql = store.table_sql(defn.table)
+        self._table = table
         targets = defn.columns or tuple(name for name, _ in table.columns)
         self.format: Format = build_format(defn.format, targets)
-        self.plan: LoadPlan = build_plan(
-            defn, table, self.format.targets, table_sql=store.table_sql(defn.table)
-        )
+        self.plan: LoadPlan = self._build_plan(self.format.targets)
         config = json_object(defn.source.config, "CONFIG", SourceError)
         # the transform's keys share the pipeline's CONFIG with the source's
         transform_config = {k: config.pop(k) for k in TRANSFORM_OPTIONS.keys if k in config}
         self.source: Source = build_source(
             defn.source, config=config, pipeline=defn.name, record_end=self.format.record_end
         )
-        self._table, self._table_sql = table, store.table_sql(defn.table)
         self._plans: dict[tuple[str, ...], LoadPlan] = {}
         self.program: ProgramTransform | None = None
         self.python: PythonTransform | None = None
@@ -266,9 +287,12 @@ class PipelineRuntime:
                 for f in rows.schema
                 if not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
             }
-            plan = build_plan(self.defn, self._table, names, table_sql=self._table_sql, typed=typed)
-            self._plans[names] = plan
+            plan = self._plans[names] = self._build_plan(names, typed)
         return plan
+
+    def _build_plan(self, targets: Sequence[str], typed: Collection[str] = ()) -> LoadPlan:
+        plan = build_plan(self.defn, self._table, targets, table_sql=self._table_sql, typed=typed)
+        return plan if self._procedure is None else procedure_plan(plan, self._procedure)
 
     def _read_ahead(
         self, cursors: dict[str, int], parts: list[PartitionBatch], wait: float, stop_at_end: bool

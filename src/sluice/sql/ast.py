@@ -157,6 +157,29 @@ class ClearErrors:
 
 
 @dataclass(frozen=True)
+class CreateProcedure:
+    """``CREATE [OR REPLACE] PROCEDURE name (batch QUERY(col TYPE, ...)) AS BEGIN ... END``: the
+    body of a pipeline ``INTO PROCEDURE``; its statements read the batch as ``param``."""
+
+    name: str
+    param: str
+    columns: tuple[tuple[str, str], ...]  # (column, SQL type) of the batch relation
+    body: tuple[str, ...]  # the statements, as written (SQL of the store)
+    or_replace: bool = False
+
+
+@dataclass(frozen=True)
+class DropProcedure:
+    name: str
+    if_exists: bool = False
+
+
+@dataclass(frozen=True)
+class ShowCreateProcedure:
+    name: str
+
+
+@dataclass(frozen=True)
 class Passthrough:
     """Any statement that is not a pipeline statement: it goes to the store unchanged."""
 
@@ -174,5 +197,8 @@ Statement = (
     | AlterPipeline
     | ReplayErrors
     | ClearErrors
+    | CreateProcedure
+    | DropProcedure
+    | ShowCreateProcedure
     | Passthrough
 )

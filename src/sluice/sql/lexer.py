@@ -114,9 +114,12 @@ _PIPELINE_STATEMENT = re.compile(
     r"|(?:START|STOP)\s+(?:ALL\s+PIPELINES|PIPELINE)"
     r"|(?:DROP|TEST|ALTER)\s+PIPELINE"
     r"|SHOW\s+(?:PIPELINES|CREATE\s+PIPELINE)"
-    r"|REPLAY\s+ERRORS|CLEAR\s+PIPELINE\s+ERRORS)\b",
+    r"|REPLAY\s+ERRORS|CLEAR\s+PIPELINE\s+ERRORS"
+    r"|CREATE\s+(?:OR\s+REPLACE\s+)?PROCEDURE\s+[^(]*\(\s*[A-Za-z_]\w*\s+QUERY\s*\("
+    r"|DROP\s+PROCEDURE|SHOW\s+CREATE\s+PROCEDURE)\b",
     re.IGNORECASE | re.DOTALL,
 )
+_PROCEDURE = re.compile(_COMMENTS + r"CREATE\s+(?:OR\s+REPLACE\s+)?PROCEDURE\b", re.I | re.S)
 
 
 def is_pipeline_statement(sql: str, pos: int = 0) -> bool:
@@ -128,12 +131,14 @@ def split_statements(script: str) -> list[str]:
     """Split a script on top-level semicolons; empty statements are dropped.
 
     Pipeline definitions use MySQL string escapes; everything else is split as standard SQL.
+    A ``CREATE PROCEDURE`` ends after the ``END`` of its body (whose statements end in ``;``).
     """
     statements: list[str] = []
     pos = 0
     while pos < len(script):
         escapes = is_pipeline_statement(script, pos)
-        end = _find_semicolon(script, pos, escapes)
+        blocks = _PROCEDURE.match(script, pos) is not None
+        end = _find_semicolon(script, pos, escapes, blocks=blocks)
         text = script[pos:end].strip()
         if text and tokenize(text, backslash_escapes=escapes)[0].kind is not Kind.END:
             statements.append(text)
@@ -141,11 +146,43 @@ def split_statements(script: str) -> list[str]:
     return statements
 
 
-def _find_semicolon(script: str, pos: int, escapes: bool) -> int:
+def _find_semicolon(script: str, pos: int, escapes: bool, *, blocks: bool = False) -> int:
+    """Where the statement at ``pos`` ends; with ``blocks``, semicolons within BEGIN … END (and
+    CASE … END) do not end it."""
+    depth = 0
     try:
         for tok in iter_tokens(script[pos:], escapes):
-            if tok.kind is Kind.END or (tok.kind is Kind.PUNCT and tok.value == ";"):
+            if blocks and tok.is_word("BEGIN", "CASE"):
+                depth += 1
+            elif blocks and tok.is_word("END") and depth:
+                depth -= 1
+            elif tok.kind is Kind.END or (
+                tok.kind is Kind.PUNCT and tok.value == ";" and not depth
+            ):
                 return pos + tok.start
     except ParseError as exc:
         raise ParseError(exc.message, script, pos + exc.position) from None
     raise AssertionError("the token stream always ends with END")
+
+
+def split_body(body: str) -> tuple[str, ...]:
+    """The statements of a procedure's body, split on the semicolons outside BEGIN/CASE … END."""
+    out, pos = [], 0
+    while pos < len(body):
+        end = _find_semicolon(body, pos, False, blocks=True)
+        text = body[pos:end].strip()
+        if text and tokenize(text, backslash_escapes=False)[0].kind is not Kind.END:
+            out.append(text)
+        pos = end + 1
+    return tuple(out)
+
+
+def replace_relation(sql: str, name: str, replacement: str) -> str:
+    """``sql`` with every bare identifier ``name`` (any case, not within strings or quotes)
+    replaced by ``replacement``."""
+    pieces, last = [], 0
+    for tok in tokenize(sql, backslash_escapes=False):
+        if tok.kind is Kind.WORD and tok.value.lower() == name.lower():
+            pieces += [sql[last : tok.start], replacement]
+            last = tok.end
+    return "".join(pieces) + sql[last:]

@@ -11,7 +11,7 @@ from typing import Any
 
 from sluice.errors import ParseError
 from sluice.sql import ast
-from sluice.sql.lexer import Kind, Token, is_pipeline_statement, tokenize
+from sluice.sql.lexer import Kind, Token, is_pipeline_statement, split_body, tokenize
 
 _SKIP_KINDS = ("ALL", "CONSTRAINT", "DUPLICATE KEY", "PARSER")
 
@@ -114,8 +114,10 @@ class _Parser:
             raise self.error("unexpected text after the statement")
         return stmt
 
-    def create(self) -> ast.CreatePipeline:
+    def create(self) -> ast.CreatePipeline | ast.CreateProcedure:
         or_replace = self.accept("OR", "REPLACE")
+        if self.accept("PROCEDURE"):
+            return self.procedure(or_replace)
         aggregator = self.accept("AGGREGATOR")
         self.expect("PIPELINE")
         if_not_exists = self.accept("IF", "NOT", "EXISTS")
@@ -138,6 +140,52 @@ class _Parser:
         opts["table"] = self.qualified_ident("a table name")
         self.load_tail(opts)
         return ast.CreatePipeline(**opts)
+
+    def procedure(self, or_replace: bool) -> ast.CreateProcedure:
+        name = self.qualified_ident("a procedure name")
+        self.expect_punct("(")
+        param = self.ident("the batch parameter's name")
+        self.expect("QUERY")
+        self.expect_punct("(")
+        columns = [self.column_definition()]
+        while self.accept_punct(","):
+            columns.append(self.column_definition())
+        self.expect_punct(")")
+        self.expect_punct(")")
+        self.expect("AS")
+        begin = self.tok
+        self.expect("BEGIN")
+        depth = 1
+        while depth:
+            tok = self.advance()
+            if tok.kind is Kind.END:
+                raise self.error("expected END to close the procedure's BEGIN", begin)
+            if tok.is_word("BEGIN", "CASE"):
+                depth += 1
+            elif tok.is_word("END"):
+                depth -= 1
+        body = self.sql[begin.end : self.tokens[self.i - 1].start]
+        statements = split_body(body)
+        if not statements:
+            raise self.error("the procedure's body has no statement", begin)
+        return ast.CreateProcedure(name, param, tuple(columns), statements, or_replace)
+
+    def column_definition(self) -> tuple[str, str]:
+        """``name TYPE`` in a QUERY(...) list: the type as written, up to the next top-level
+        comma or the closing parenthesis."""
+        name = self.ident("a column name")
+        first, depth = self.tok, 0
+        while not (self.tok.kind is Kind.PUNCT and self.tok.value in ",)" and depth == 0):
+            if self.tok.kind is Kind.END:
+                raise self.error("expected the column's type and ')'")
+            if self.tok.kind is Kind.PUNCT and self.tok.value == "(":
+                depth += 1
+            elif self.tok.kind is Kind.PUNCT and self.tok.value == ")":
+                depth -= 1
+            self.advance()
+        if self.tok is first:
+            raise self.error(f"expected the type of column {name}")
+        return name, self.sql[first.start : self.tokens[self.i - 1].end]
 
     def source(self) -> ast.SourceSpec:
         kind_tok = self.tok
@@ -405,14 +453,19 @@ class _Parser:
         head = self.lifecycle_name(if_word="RUNNING")
         return ast.StopPipeline(head["name"], head.get("flag", False))
 
-    def drop(self) -> ast.DropPipeline:
+    def drop(self) -> ast.DropPipeline | ast.DropProcedure:
+        if self.accept("PROCEDURE"):
+            if_exists = self.accept("IF", "EXISTS")
+            return ast.DropProcedure(self.qualified_ident("a procedure name"), if_exists)
         self.expect("PIPELINE")
         if_exists = self.accept("IF", "EXISTS")
         return ast.DropPipeline(self.ident("a pipeline name"), if_exists)
 
-    def show(self) -> ast.ShowPipelines | ast.ShowCreatePipeline:
+    def show(self) -> ast.ShowPipelines | ast.ShowCreatePipeline | ast.ShowCreateProcedure:
         if self.accept("PIPELINES"):
             return ast.ShowPipelines()
+        if self.accept("CREATE", "PROCEDURE"):
+            return ast.ShowCreateProcedure(self.qualified_ident("a procedure name"))
         self.expect("CREATE", "PIPELINE")
         name = self.ident("a pipeline name")
         return ast.ShowCreatePipeline(name, self.accept("EXTENDED"))

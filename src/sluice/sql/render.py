@@ -100,6 +100,26 @@ def _options(stmt: ast.CreatePipeline) -> list[str]:
     return out
 
 
+@render.register
+def _(stmt: ast.CreateProcedure, *, hide_secrets: bool = False) -> str:
+    head = "CREATE OR REPLACE PROCEDURE" if stmt.or_replace else "CREATE PROCEDURE"
+    columns = ", ".join(f"{ident(c)} {t}" for c, t in stmt.columns)
+    body = "".join(f"  {s};\n" for s in stmt.body)
+    return (
+        f"{head} {qualified(stmt.name)} ({ident(stmt.param)} QUERY({columns})) AS\nBEGIN\n{body}END"
+    )
+
+
+@render.register
+def _(stmt: ast.DropProcedure, *, hide_secrets: bool = False) -> str:
+    return f"DROP PROCEDURE {'IF EXISTS ' if stmt.if_exists else ''}{qualified(stmt.name)}"
+
+
+@render.register
+def _(stmt: ast.ShowCreateProcedure, *, hide_secrets: bool = False) -> str:
+    return f"SHOW CREATE PROCEDURE {qualified(stmt.name)}"
+
+
 def render_transform(t: ast.Transform) -> str:
     if t.python:
         return f"PYTHON {string(t.uri)}" + (f" {string(t.args)}" if t.args else "")

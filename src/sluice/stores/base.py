@@ -86,6 +86,9 @@ class Store(ABC):
     shared: bool = False
     #: Whether the database runs in another process (a server), so that a load mostly waits.
     remote: bool = False
+    #: Whether the database has procedures of its own (``DROP PROCEDURE`` of one that is not
+    #: Sluice's then goes to it).
+    has_procedures: bool = False
 
     @abstractmethod
     def fork(self) -> Store:
@@ -117,6 +120,16 @@ class Store(ABC):
     @abstractmethod
     def drop_pipeline(self, name: str) -> None:
         """Remove the pipeline with its cursors, batches and errors."""
+
+    @abstractmethod
+    def procedure(self, name: str) -> str | None:
+        """The ``CREATE PROCEDURE`` text of a procedure pipelines load into (any case)."""
+
+    @abstractmethod
+    def save_procedure(self, name: str, definition: str, *, replace: bool) -> None: ...
+
+    @abstractmethod
+    def drop_procedure(self, name: str) -> None: ...
 
     @abstractmethod
     def cursors(self, name: str) -> dict[str, int]: ...

@@ -7,7 +7,7 @@ quotes (``SELECT PIPELINE_NAME FROM information_schema.PIPELINES``) works on bot
 
 # Changed with any change to CATALOG or VIEWS: a store whose catalog is at this version skips
 # its DDL on open (so a role without DDL rights can use it).
-VERSION = "sluice catalog 2"
+VERSION = "sluice catalog 3"
 BATCHES_KEPT = 10_000  # per pipeline: the newest batch records kept
 TRIM_EVERY = 100  # a pipeline's older batch records are deleted once per this many batches
 
@@ -30,6 +30,8 @@ CREATE TABLE IF NOT EXISTS sluice.batches (
 CREATE TABLE IF NOT EXISTS sluice.batch_partitions (
     pipeline VARCHAR NOT NULL, batch_id BIGINT NOT NULL, partition VARCHAR NOT NULL,
     earliest BIGINT, latest BIGINT NOT NULL, parsed_rows BIGINT NOT NULL, state VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS sluice.procedures (
+    name VARCHAR PRIMARY KEY, definition VARCHAR NOT NULL, created TIMESTAMP NOT NULL);
 CREATE SEQUENCE IF NOT EXISTS sluice.error_ids;
 CREATE TABLE IF NOT EXISTS sluice.errors (
     error_id BIGINT NOT NULL, pipeline VARCHAR NOT NULL, batch_id BIGINT,

@@ -46,6 +46,7 @@ class PostgresStore(SQLStore):
     name = "postgresql"
     shared = True
     remote = True
+    has_procedures = True
     driver_error = psycopg.Error
 
     def __init__(self, url: str, *, _catalog: bool = True) -> None:

@@ -162,6 +162,21 @@ class SQLStore(Store):
                 column = "name" if table == "definitions" else "pipeline"
                 self._run(f"DELETE FROM sluice.{table} WHERE {column} = ?", [name])
 
+    def procedure(self, name: str) -> str | None:
+        rows = self._run(
+            "SELECT definition FROM sluice.procedures WHERE lower(name) = lower(?)", [name]
+        )
+        return str(rows[0][0]) if rows else None
+
+    def save_procedure(self, name: str, definition: str, *, replace: bool) -> None:
+        with self._transaction():
+            if replace:
+                self._run("DELETE FROM sluice.procedures WHERE lower(name) = lower(?)", [name])
+            self._run("INSERT INTO sluice.procedures VALUES (?, ?, now())", [name, definition])
+
+    def drop_procedure(self, name: str) -> None:
+        self._run("DELETE FROM sluice.procedures WHERE lower(name) = lower(?)", [name])
+
     def cursors(self, name: str) -> dict[str, int]:
         rows = self._run(
             'SELECT partition, "offset" FROM sluice.cursors WHERE pipeline = ?', [name]
