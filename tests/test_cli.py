@@ -140,7 +140,8 @@ def test_demo_runs_serves_and_loads_everything_exactly_once() -> None:
             assert queried.stdout.splitlines()[0] == "count_star()"
         assert demo.wait(180) == 0, demo.output
     assert "exactly once" in demo.output
-    assert "Hottest drills" in demo.output
+    assert "Riskiest drills by predicted health" in demo.output
+    assert "loaded and scored" in demo.output
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])

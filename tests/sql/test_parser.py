@@ -165,7 +165,7 @@ def test_split_statements_respects_strings_and_comments() -> None:
 
 def test_a_procedure_is_one_statement_and_its_body_reads_the_batch_by_name() -> None:
     script = (
-        "CREATE PROCEDURE p (batch QUERY(a INT)) AS BEGIN\n"
+        "CREATE PROCEDURE p (batch QUERY(\n  a INT)) AS BEGIN\n"
         "  INSERT INTO t SELECT CASE WHEN a > 0 THEN 1 END FROM batch;\n"
         "  INSERT INTO u SELECT 'batch' FROM Batch AS \"batch\";\n"
         "END; SELECT 1"

@@ -110,13 +110,14 @@ def _read_quoted(sql: str, start: int, backslash_escapes: bool) -> tuple[str, in
 
 _COMMENTS = r"\s*(?:(?:--|#)[^\n]*(?:\n|$)\s*|/\*.*?\*/\s*)*"
 _PIPELINE_STATEMENT = re.compile(
-    _COMMENTS + r"(?:CREATE\s+(?:OR\s+REPLACE\s+)?(?:AGGREGATOR\s+)?PIPELINE"
+    _COMMENTS + r"(?:(?:CREATE\s+(?:OR\s+REPLACE\s+)?(?:AGGREGATOR\s+)?PIPELINE"
     r"|(?:START|STOP)\s+(?:ALL\s+PIPELINES|PIPELINE)"
     r"|(?:DROP|TEST|ALTER)\s+PIPELINE"
     r"|SHOW\s+(?:PIPELINES|CREATE\s+PIPELINE)"
     r"|REPLAY\s+ERRORS|CLEAR\s+PIPELINE\s+ERRORS"
-    r"|CREATE\s+(?:OR\s+REPLACE\s+)?PROCEDURE\s+[^(]*\(\s*[A-Za-z_]\w*\s+QUERY\s*\("
-    r"|DROP\s+PROCEDURE|SHOW\s+CREATE\s+PROCEDURE)\b",
+    r"|DROP\s+PROCEDURE|SHOW\s+CREATE\s+PROCEDURE)\b"
+    # a procedure of a pipeline (SingleStore's): its parameter is a QUERY(...)
+    r"|CREATE\s+(?:OR\s+REPLACE\s+)?PROCEDURE\s+[^(]*\(\s*[A-Za-z_]\w*\s+QUERY\s*\()",
     re.IGNORECASE | re.DOTALL,
 )
 _PROCEDURE = re.compile(_COMMENTS + r"CREATE\s+(?:OR\s+REPLACE\s+)?PROCEDURE\b", re.I | re.S)
