@@ -144,6 +144,13 @@ def main() -> int:
              csv_bytes),
             ("replace", "sluice", {"topic": "json", "db": db("replace"), "expect": n,
                                    "replace": True}, json_bytes),
+            # The JSON load with each kind of transform in its path.
+            ("program", "sluice", {"topic": "json", "db": db("program"), "expect": n,
+                                   "transform": "program"}, json_bytes),
+            ("python", "sluice", {"topic": "json", "db": db("python"), "expect": n,
+                                  "transform": "python"}, json_bytes),
+            ("score", "sluice", {"topic": "json", "db": db("score"), "expect": n,
+                                 "transform": "score"}, json_bytes),
             ("query", "query", {"topic": "json", "db": db("query"), "expect": n}, json_bytes),
             # The same load behind the MySQL endpoint, alone and with 20 clients querying.
             ("served", "served", {"topic": "json", "db": db("served"), "expect": n,
@@ -167,6 +174,8 @@ def main() -> int:
         wanted = {"ceiling", "ceiling_csv", "naive", *(args.only or "").split(",")}
         if "clients" in wanted:
             wanted.add("served")
+        if wanted & {"program", "python", "score"}:
+            wanted.add("json")
         if any(label.startswith("pg_") for label in wanted):
             wanted |= {"pg_naive", "pg_naive_1k"}
         plan = [step for step in plan if not args.only or step[0] in wanted]
@@ -227,10 +236,17 @@ def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "query p99 <= 250 ms": "query" in results and results["query"]["query_ms"]["p99"] <= 250,
         "clients >= 0.5 x served": "served" in results
         and x("clients", "rows_per_s") >= 0.5 * x("served", "rows_per_s"),
+        "python >= 0.8 x json": x("python", "rows_per_s") >= 0.8 * x("json", "rows_per_s"),
+        "score >= 0.5 x json": x("score", "rows_per_s") >= 0.5 * x("json", "rows_per_s"),
+        "program >= 0.3 x json": x("program", "rows_per_s") >= 0.3 * x("json", "rows_per_s"),
     }
+    for label in ("program", "python", "score"):
+        if label in results and "json" in results:
+            results[label]["x_json"] = x(label, "rows_per_s") / x("json", "rows_per_s")
     needs = {"json": "json", "csv": "csv", "replace": "replace", "pg_json": "pg_json",
              "pg_replace": "pg_replace", "freshness": "freshness", "query": "query",
-             "clients": "clients"}  # fmt: skip
+             "clients": "clients", "python": "python", "score": "score",
+             "program": "program"}  # fmt: skip
     # A partial run (--only) gives a verdict on the targets of what it ran.
     out["targets"] = {
         name: ok
@@ -280,6 +296,14 @@ def print_table(results: dict[str, dict[str, Any]], report: dict[str, Any]) -> N
             f"{c['rows_per_s']:,.0f} rows/s with {c['clients']} clients querying "
             f"({c['rows_per_s'] / results['served']['rows_per_s']:.2f}x; {c['queries']:,} "
             f"queries, p50 {q['p50']:.1f} ms, p99 {q['p99']:.1f} ms)"
+        )
+    beside = [
+        label for label in ("program", "python", "score") if "x_json" in results.get(label, {})
+    ]
+    if beside:
+        print(
+            "transforms against the plain JSON load of the same run: "
+            + ", ".join(f"{label} {results[label]['x_json']:.2f}x" for label in beside)
         )
     print("\ntargets:")
     for name, ok in report["targets"].items():

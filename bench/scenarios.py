@@ -10,6 +10,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -30,7 +31,8 @@ CEILING_CONSUMER = {
 
 TABLE = """CREATE TABLE readings (
     device_id VARCHAR, ts TIMESTAMP, temp DOUBLE PRECISION, vibration DOUBLE PRECISION, rpm INTEGER,
-    status VARCHAR, seq BIGINT{key})"""
+    status VARCHAR, seq BIGINT{key}, risk DOUBLE PRECISION)"""
+TRANSFORMS = Path(__file__).resolve().parent / "transforms.py"
 JSON_MAPPING = (
     "FORMAT JSON (device_id <- device_id, ts <- ts, temp <- temp, vibration <- vibration, "
     "rpm <- rpm, status <- status, seq <- seq)"
@@ -94,10 +96,10 @@ def naive(
         import psycopg
 
         con = psycopg.connect(db, autocommit=True)
-        insert = "INSERT INTO readings VALUES (%s, %s, %s, %s, %s, %s, %s)"
+        insert = "INSERT INTO readings VALUES (%s, %s, %s, %s, %s, %s, %s, NULL)"
     else:
         con = duckdb.connect(db)
-        insert = "INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?, ?)"
+        insert = "INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?, ?, NULL)"
     con.execute(TABLE.format(key=""))
     rows = nbytes = 0
     t0 = time.perf_counter()
@@ -142,11 +144,14 @@ def _count(db: Any) -> int:
 
 def sluice_load(
     bootstrap: str, topic: str, db: str, expect: int, fmt: str = "json", replace: bool = False,
-    kafka_config: str = "{}", **_: Any,
+    kafka_config: str = "{}", transform: str = "", **_: Any,
 ) -> dict[str, Any]:  # fmt: skip
-    """Sluice, exactly-once, from the first offset to the end of the topic."""
+    """Sluice, exactly-once, from the first offset to the end of the topic; ``transform``:
+    ``program``, ``python`` or ``score`` puts that transform in the path."""
     mapping = JSON_MAPPING if fmt == "json" else CSV_MAPPING
     clause = ("REPLACE " if replace else "") + f"INTO TABLE readings {mapping}"
+    if transform:
+        clause = _transform_clause(transform, db) + " " + clause
     key = " PRIMARY KEY" if replace else ""
     conn = _pipeline(db, bootstrap, topic, clause, key, kafka_config)
     t0 = time.perf_counter()
@@ -156,6 +161,38 @@ def sluice_load(
     conn.close()
     assert rows == expect, f"loaded {rows}, expected {expect}"
     return {"rows": rows, "seconds": seconds, "batches": len(batches)}
+
+
+def _transform_clause(kind: str, db: str) -> str:
+    if kind == "program":
+        return f"WITH TRANSFORM ('file://{TRANSFORMS}', '', '')"
+    if kind == "python":
+        return f"WITH TRANSFORM PYTHON '{TRANSFORMS}:fahrenheit'"
+    model = _train_model(db + ".onnx")  # before the clock starts
+    args = json.dumps({"model": model, "inputs": list(MODEL_INPUTS), "output": "risk"})
+    return f"WITH TRANSFORM PYTHON 'sluice.transforms.models:Score' '{args}'"
+
+
+MODEL_INPUTS = ("temp", "vibration", "rpm", "seq")
+
+
+def _train_model(path: str) -> str:
+    """A gradient-boosted classifier (100 trees, depth 3) over the readings' four numeric
+    fields, as ONNX: the shape of the demo's drill model."""
+    import numpy as np
+    from skl2onnx import to_onnx
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    rng = np.random.default_rng(1)
+    x = np.column_stack(
+        [rng.uniform(60, 100, 5000), rng.uniform(0, 5, 5000), rng.uniform(100, 160, 5000),
+         rng.uniform(0, 1e6, 5000)]
+    )  # fmt: skip
+    y = (0.1 * (x[:, 0] - 85) + (x[:, 1] - 3) + rng.normal(0, 0.5, 5000) > 0).astype(int)
+    model = GradientBoostingClassifier(n_estimators=100, max_depth=3).fit(x, y)
+    onnx = to_onnx(model, x[:1].astype(np.float32), options={"zipmap": False})
+    Path(path).write_bytes(onnx.SerializeToString())
+    return path
 
 
 def query_while_ingesting(
