@@ -114,17 +114,20 @@ COUNTS = (
 )
 
 
-def consistent(database: str, replace: bool) -> tuple[int, int]:
+def consistent(database: str, replace: bool, also: str | None = None) -> tuple[int, int]:
     """Read the database as it was left, without Sluice (so nothing resumes):
-    (rows, sum of cursors)."""
+    (rows, sum of cursors). ``also``: a second table that must hold as many rows as ``t``."""
+    counts = COUNTS + (f", (SELECT count(*) FROM {also})" if also else ", 0")
     if database.startswith("postgresql://"):
         with psycopg.connect(database) as con:
-            found = con.execute(COUNTS).fetchone()
+            found = con.execute(counts).fetchone()
     else:
         with duckdb.connect(database, read_only=True) as con:
-            found = con.execute(COUNTS).fetchone()
+            found = con.execute(counts).fetchone()
     assert found is not None
-    rows, distinct, cursors, streamed = (int(n) for n in found)
+    rows, distinct, cursors, streamed, second = (int(n) for n in found)
+    if also:
+        assert second == rows, f"{also} holds {second} rows, t {rows}"
     assert rows == distinct, "a message was loaded twice"
     if not replace:  # one message, one row: what committed is exactly what the cursors say
         assert rows == cursors == streamed, (rows, cursors, streamed)

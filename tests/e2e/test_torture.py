@@ -10,6 +10,7 @@ import random
 import signal
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -26,6 +27,25 @@ from tests.e2e.loaders import (
     start_loader,
 )
 
+# A transform program (Python, reading Kafka's framed records and writing them as lines) and a
+# procedure writing every batch to two tables: kills land inside the program's runs (it runs
+# for every batch partition) and, at a commit, inside the procedure's transaction.
+ECHO = """\
+import struct, sys
+data = sys.stdin.buffer.read()
+at, out = 0, []
+while at < len(data):
+    (n,) = struct.unpack_from("<Q", data, at)
+    out.append(data[at + 8 : at + 8 + n])
+    at += 8 + n
+sys.stdout.buffer.write(b"".join(line + b"\\n" for line in out))
+"""
+PROCEDURE = """CREATE PROCEDURE both_tables (batch QUERY(id BIGINT, copy INTEGER, v INTEGER)) AS
+BEGIN
+  INSERT INTO t SELECT id, copy, v FROM batch;
+  INSERT INTO t2 SELECT id, copy FROM batch;
+END"""
+
 
 @pytest.mark.parametrize(
     ("store", "fmt", "replace"),
@@ -36,32 +56,45 @@ from tests.e2e.loaders import (
         ("duckdb", "csv", True),
         ("postgresql", "json", False),
         ("postgresql", "csv", True),
+        ("duckdb", "json", "program+procedure"),
+        ("postgresql", "json", "program+procedure"),
     ],
     ids=lambda v: {False: "insert", True: "replace"}.get(v, v) if isinstance(v, bool) else v,
 )
 def test_sigkill_torture_is_exactly_once(
     store: str,
     fmt: str,
-    replace: bool,
+    replace: bool | str,
     db_path: str,
     request: pytest.FixtureRequest,
     broker: LocalBroker,
     topic: Callable[..., str],
+    tmp_path: Path,
 ) -> None:
     name = topic(4)
     database = str(request.getfixturevalue("pg_url")) if store == "postgresql" else db_path
+    through = replace == "program+procedure"
+    replace = replace is True
     key = " PRIMARY KEY" if replace else ""
     mapping = (
         "FORMAT JSON (id <- id, copy <- copy, v <- v)"
         if fmt == "json"
         else "FIELDS TERMINATED BY ',' (id, copy, v)"
     )
+    into = "INTO TABLE t"
     with sluice.connect(database) as db:
         db.execute(f"CREATE TABLE t (id BIGINT{key}, copy INTEGER, v INTEGER)")
+        if through:
+            (tmp_path / "echo.py").write_text(ECHO)
+            db.execute("CREATE TABLE t2 (id BIGINT, copy INTEGER)")
+            db.execute(PROCEDURE)
+            into = (
+                f"WITH TRANSFORM ('file://{tmp_path}/echo.py', '', '') INTO PROCEDURE both_tables"
+            )
         db.execute(
             f"CREATE PIPELINE p AS LOAD DATA KAFKA '{broker.bootstrap}/{name}' "
             f"MAX_OFFSETS_PER_BATCH_PARTITION 400 {'REPLACE' if replace else ''} "
-            f"INTO TABLE t {mapping}"
+            f"{into} {mapping}"
         )
         db.execute("START PIPELINE p")  # left Running: every loader resumes it
 
@@ -79,7 +112,7 @@ def test_sigkill_torture_is_exactly_once(
                     time.sleep(rnd.uniform(0.2, 1.0))  # a random kill point, not a wait
                     os.kill(proc.pid, signal.SIGKILL)
                 proc.wait()
-            progress.append(consistent(database, replace)[0])
+            progress.append(consistent(database, replace, also="t2" if through else None)[0])
     finally:
         producer.join(120)
     assert not producer.errors
@@ -107,6 +140,8 @@ def test_sigkill_torture_is_exactly_once(
         )
         assert cursors == producer.ends
         rows = db.execute("SELECT id, copy FROM t").fetchall()
+        if through:  # the procedure's second table holds exactly the same messages
+            assert sorted(db.execute("SELECT id, copy FROM t2").fetchall()) == sorted(rows)
         if store == "duckdb":
             db.execute("CHECKPOINT")
     if replace:  # one row per id, holding the last copy sent

@@ -6,7 +6,7 @@ records reach it framed, each an 8-byte little-endian length and the payload; a 
 reach it as they are. A non-zero exit, or a run longer than ``transform_timeout_ms``, fails the
 batch (nothing of it loads) with the program's standard error, which is also kept in
 ``PIPELINES_ERRORS.STD_ERROR``. The partitions' programs run at once, and ``cancel()`` (STOP
-PIPELINE) kills the ones running.
+PIPELINE) kills the ones running; if Sluice's process dies, the kernel kills them too.
 
 ``uri`` is ``file://[localhost]/path`` to the program, to a directory or a ``.tar.gz``/``.tgz``
 holding ``program``, or the name of an executable on ``PATH``. A program file that is not
@@ -53,6 +53,7 @@ OPTIONS = OptionSpec(
 )
 _STDERR_KEPT = 64 * 1024  # the end of a program's standard error that an error keeps
 _ARCHIVES = (".tar.gz", ".tgz")
+_SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 
 
 def frame(records: Sequence[bytes]) -> bytes:
@@ -95,6 +96,9 @@ class ProgramTransform:
         self.timeout = options["transform_timeout_ms"] / 1000
         self._unpacked: tempfile.TemporaryDirectory[str] | None = None
         self.argv = [*self._command(uri, program), *shlex.split(arguments)]
+        # If this process dies (even by SIGKILL), the kernel kills its programs too: util-linux
+        # setpriv sets that up and execs the program, so no Python runs in the forked child.
+        self._launch = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
         self._running: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
         self._cancelled = False
@@ -164,7 +168,7 @@ class ProgramTransform:
                 raise self._error("the pipeline is stopping")
             try:
                 proc = subprocess.Popen(
-                    self.argv,
+                    [*self._launch, *self.argv],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
