@@ -20,7 +20,7 @@ from sluice.errors import TerminalError
 from sluice.sql import ast
 from sluice.sql.expr import quote, rewrite
 from sluice.sql.lexer import replace_relation
-from sluice.vocab import BATCH_RELATION, ROW_COLUMN, TableInfo
+from sluice.vocab import BATCH_RELATION, META_COLUMNS, ROW_COLUMN, TableInfo
 
 _STAGE = "__sluice_rows"
 PROCEDURE_BATCH = "__sluice_procedure_batch"
@@ -39,6 +39,7 @@ class LoadPlan:
     key: tuple[str, ...]
     conflict: str  # the ON CONFLICT clause, or ""
     typed: tuple[tuple[str, str], ...] = ()  # (target, SQL type) of targets cast from text
+    meta: tuple[str, ...] = ()  # the lineage columns (META_COLUMNS) the batch must carry
 
     def type_check(self, try_cast: Callable[[str, str], str]) -> str:
         """Rows holding a value that does not convert: ``(ROW_COLUMN, reason)``.
@@ -115,7 +116,9 @@ class ProcedurePlan(LoadPlan):
 
 def procedure_plan(plan: LoadPlan, proc: ast.CreateProcedure) -> ProcedurePlan:
     body = tuple(replace_relation(s, proc.param, PROCEDURE_BATCH) for s in proc.body)
-    return ProcedurePlan(plan.table, plan.columns, plan.select, None, (), "", plan.typed, body)
+    return ProcedurePlan(
+        plan.table, plan.columns, plan.select, None, (), "", plan.typed, plan.meta, body
+    )
 
 
 def _sql_string(s: str) -> str:
@@ -161,19 +164,25 @@ def build_plan(
         for t, ty in types.items()
         if not ty.upper().startswith(_TEXT_TYPES) and t not in typed
     )
-    # Level 2: SET expressions see the typed columns and the variables.
+    # Level 2: SET expressions see the typed columns, the variables and the lineage columns
+    # (pipeline_source_file(), ...), which level 1 types; WHERE sees level 2.
+    used: set[str] = set()
     set_cols = {table.canonical(a.column).lower(): a for a in defn.set}
     level2 = [quote(t) for t in targets if t.lower() not in set_cols]
-    level2 += [_cast(f"({rewrite(a.expr)})", table, a.column, from_text=False) for a in defn.set]
-    level2 += order
+    level2 += [
+        _cast(f"({rewrite(a.expr, meta=used)})", table, a.column, from_text=False) for a in defn.set
+    ]
+    where = f" WHERE {rewrite(defn.where, meta=used)}" if defn.where is not None else ""
+    meta = tuple(sorted(used))
+    level1 += [f"CAST(b.{quote(m)} AS {META_COLUMNS[m]}) AS {quote(m)}" for m in meta]
+    level2 += order + [quote(m) for m in meta]
     columns = _loaded_columns(defn, table, targets)
-    where = f" WHERE {rewrite(defn.where)}" if defn.where is not None else ""
     select = (
         f"SELECT {', '.join([quote(c) for c in columns] + order)} FROM ("
         f"SELECT {', '.join(level2)} FROM ("
         f"SELECT {', '.join(level1)} FROM {BATCH_RELATION} AS b) AS l1) AS l2{where}"
     )
-    return LoadPlan(table_sql, columns, select, mode, table.key, conflict, cast)
+    return LoadPlan(table_sql, columns, select, mode, table.key, conflict, cast, meta)
 
 
 def _loaded_columns(

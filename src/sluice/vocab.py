@@ -13,6 +13,19 @@ from dataclasses import dataclass, field
 ROW_COLUMN = "__row"
 #: The name a store gives a batch's rows while it loads them.
 BATCH_RELATION = "__sluice_batch"
+#: Where each row came from, as SQL sees it (``pipeline_source_file()``,
+#: ``get_kafka_pipeline_prop(...)``): columns a batch carries only when its SET/WHERE asks.
+#: ``BATCH_ID`` is filled in by the store, which numbers the batch as it loads it.
+BATCH_ID = "__batch_id"
+META_COLUMNS = {
+    BATCH_ID: "BIGINT",
+    "__source": "VARCHAR",  # the partition: a file's path, a Kafka partition's number
+    "__topic": "VARCHAR",
+    "__offset": "BIGINT",
+    "__timestamp": "BIGINT",  # Kafka's, in milliseconds since 1970
+    "__key": "VARCHAR",
+    "__headers": "VARCHAR",  # Kafka's, as a JSON object of text values
+}
 
 
 @dataclass
@@ -29,6 +42,9 @@ class PartitionBatch:
     size: int | None = None  # bytes in the file (FS)
     offsets: Sequence[int] = field(default=())  # offset of each record, when known
     continues: bool = False  # FS: ``data`` continues a file a previous batch began loading
+    timestamps: Sequence[int] = ()  # per record, when the pipeline asks (Kafka, ms)
+    keys: Sequence[bytes | None] = ()  # per record, when the pipeline asks (Kafka)
+    headers: Sequence[str | None] = ()  # per record as JSON, when the pipeline asks (Kafka)
     stderr: str = ""  # what a transform program wrote to standard error for this partition
 
     @property

@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, chain
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from sluice.formats import Format, ParsedBatch, RecordError
-from sluice.vocab import ROW_COLUMN, PartitionBatch, PartitionProgress, Rejected
+from sluice.vocab import BATCH_ID, ROW_COLUMN, PartitionBatch, PartitionProgress, Rejected
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,54 @@ class Batch:
         offset = part.offsets[i] if part.offsets else None
         return part.partition, offset, part.records[i]
 
+    def with_lineage(self, rows: pa.Table, names: Sequence[str], topic: str | None) -> pa.Table:
+        """``rows`` with the lineage columns ``names`` (``sluice.vocab.META_COLUMNS``) that the
+        pipeline's SET/WHERE read, built from the batch's partitions without a step per row.
+        ``BATCH_ID`` is left NULL for the store to fill in."""
+        if not names:
+            return rows
+        ids = rows.column(ROW_COLUMN).combine_chunks()
+        records = bool(self.parts) and self.parts[0].data is None
+        known = self._records or not records  # rows map to their records (or to file rows)
+        for name in names:
+            column = self._lineage(name, records, topic) if known else None
+            values = (
+                column.take(ids)
+                if column is not None
+                else pa.nulls(rows.num_rows, pa.int64() if name in _NUMBERS else pa.string())
+            )
+            rows = rows.append_column(name, values)
+        return rows
+
+    def _lineage(self, name: str, records: bool, topic: str | None) -> pa.Array | None:
+        """One value per record (Kafka) or per parsed row (files), in batch order."""
+        sizes = [len(p.records) for p in self.parts] if records else self.counts
+        if name == "__source":
+            which = np.repeat(np.arange(len(self.parts)), sizes)
+            return pa.array([p.partition for p in self.parts], pa.string()).take(which)
+        if name == "__topic" and topic is not None:
+            return pa.array(np.full(sum(sizes), topic, dtype=object), pa.string())
+        if name == "__offset":
+            pieces = []
+            for part, n in zip(self.parts, sizes, strict=True):
+                if len(part.offsets) == n:
+                    pieces.append(np.asarray(part.offsets, dtype=np.int64))
+                elif part.offsets:  # a program's output, not one row per record
+                    return None
+                else:  # a file: the row's number in it
+                    pieces.append(np.arange(n, dtype=np.int64))
+            return pa.array(np.concatenate(pieces) if pieces else np.empty(0, np.int64))
+        field_of = {"__timestamp": "timestamps", "__key": "keys", "__headers": "headers"}
+        if name in field_of and records:
+            values = [getattr(p, field_of[name]) for p in self.parts]
+            if all(len(v) == len(p.records) for v, p in zip(values, self.parts, strict=True)):
+                kind = pa.int64() if name == "__timestamp" else pa.string()
+                chained = list(chain.from_iterable(values))
+                if name == "__key":
+                    return pa.array(chained, pa.binary()).cast(pa.string(), safe=False)
+                return pa.array(chained, kind)
+        return None
+
     @property
     def maps_records(self) -> bool:
         """Whether every row names the record it came from (not so for a CSV record that
@@ -156,6 +205,9 @@ class Batch:
         if rejected.offset is not None:
             at += f" offset {rejected.offset}" if self._records else f" row {rejected.offset}"
         return f"record at {at}: " if at else ""
+
+
+_NUMBERS = (BATCH_ID, "__offset", "__timestamp")
 
 
 def _offset(part: PartitionBatch, i: int | None, rows: int) -> int | None:

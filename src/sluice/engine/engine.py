@@ -24,7 +24,7 @@ from sluice.result import Result
 from sluice.sources import build_source
 from sluice.sql import ast, parse, render
 from sluice.stores.base import PipelineRecord, Store, process_label
-from sluice.vocab import ROW_COLUMN, PartitionBatch, TableInfo
+from sluice.vocab import ROW_COLUMN, PartitionBatch, Rejected, TableInfo
 
 log = logging.getLogger("sluice.engine")
 
@@ -280,7 +280,9 @@ class Engine:
             if not batch.maps_records:  # rows do not map to records one to one: replay none
                 rows, failing = batch.rows.slice(0, 0), {i: "not replayable" for i in ids}
             else:
-                rows = batch.rows
+                # the lineage of a stored record: its partition, and its offset where known
+                rows = batch.with_lineage(batch.rows, runtime.plan.meta, runtime.source.topic)
+                rows = _stored_lineage(rows, [r for _, r in stored])
                 found = diagnose(store, runtime.plan_for(rows), rows) if rows.num_rows else []
                 failing.update({ids[f.row]: f.reason for f in found})
                 rows = without(rows, {f.row for f in found})
@@ -389,6 +391,23 @@ class Engine:
             finally:
                 if running:
                     self._spawn(defn.name)
+
+
+def _stored_lineage(rows: pa.Table, stored: list[Rejected]) -> pa.Table:
+    """Replayed rows' ``__source``/``__offset`` columns (if the plan reads them) as the stored
+    errors say; a replayed record's Kafka timestamp, key and headers are not kept (NULL)."""
+    ids = rows.column(ROW_COLUMN).combine_chunks()
+    for name, values in (
+        ("__source", pa.array([r.partition for r in stored], pa.string())),
+        ("__offset", pa.array([r.offset for r in stored], pa.int64())),
+    ):
+        if name in rows.column_names:
+            rows = rows.set_column(rows.column_names.index(name), name, values.take(ids))
+    for name in ("__timestamp", "__key", "__headers"):
+        if name in rows.column_names:
+            i = rows.column_names.index(name)
+            rows = rows.set_column(i, name, pa.nulls(rows.num_rows, rows.schema.field(i).type))
+    return rows
 
 
 def _name_of(procedure: str) -> str:

@@ -32,7 +32,7 @@ from sluice.stores.base import BatchOutcome, Store
 from sluice.transforms.program import OPTIONS as TRANSFORM_OPTIONS
 from sluice.transforms.program import ProgramTransform
 from sluice.transforms.python import PythonTransform
-from sluice.vocab import ROW_COLUMN, PartitionBatch, Rejected, TableInfo
+from sluice.vocab import META_COLUMNS, ROW_COLUMN, PartitionBatch, Rejected, TableInfo
 
 # Defaults where a pipeline does not say. SingleStore waits 2500 ms between batches when
 # caught up; Sluice waits 100 ms so rows show up within a fraction of a second.
@@ -78,6 +78,9 @@ def procedure(store: Store, name: str) -> ast.CreateProcedure:
     return stmt
 
 
+# The lineage columns a source collects per record only when asked.
+_COLLECTED = {"__timestamp": "timestamp", "__key": "key", "__headers": "headers"}
+
 Ahead = tuple[list[PartitionBatch], "Batch | None"]  # a read-ahead: its partitions, maybe parsed
 
 
@@ -114,6 +117,7 @@ class PipelineRuntime:
         self.source: Source = build_source(
             defn.source, config=config, pipeline=defn.name, record_end=self.format.record_end
         )
+        self.source.metadata = frozenset(_COLLECTED[m] for m in self.plan.meta if m in _COLLECTED)
         self._plans: dict[tuple[str, ...], LoadPlan] = {}
         self.program: ProgramTransform | None = None
         self.python: PythonTransform | None = None
@@ -209,7 +213,7 @@ class PipelineRuntime:
         rejected = list(batch.rejected)
         if rejected and not policy.parser:
             raise self._failure(batch, rejected[0])
-        rows = batch.rows
+        rows = self.rows(batch)
         try:
             outcome = self._load(store, batch, rows, rejected, started)
         except StoreError as exc:
@@ -274,12 +278,16 @@ class PipelineRuntime:
         rejected += [batch.rejection(row, "Transform", reason) for row, reason in refused]
         return dataclasses.replace(batch, rows=out, rejected=[*batch.rejected, *rejected])
 
+    def rows(self, batch: Batch) -> pa.Table:
+        """The rows a batch loads: its rows, with the lineage columns its SET/WHERE read."""
+        return batch.with_lineage(batch.rows, self.plan.meta, self.source.topic)
+
     def plan_for(self, rows: pa.Table) -> LoadPlan:
         """The load plan of a batch's rows: the pipeline's, or for the columns a Python
         transform returned (compiled once per set of columns)."""
         if self.python is None:
             return self.plan
-        names = tuple(n for n in rows.column_names if n != ROW_COLUMN)
+        names = tuple(n for n in rows.column_names if n != ROW_COLUMN and n not in META_COLUMNS)
         plan = self._plans.get(names)
         if plan is None:
             typed = {
@@ -344,4 +352,5 @@ class PipelineRuntime:
         batch = self.prepare(parts)
         if batch.rejected and not self.policy.parser:
             raise self._failure(batch, batch.rejected[0])
-        return store.preview(self.plan_for(batch.rows), batch.rows, limit)
+        rows = self.rows(batch)
+        return store.preview(self.plan_for(rows), rows, limit)

@@ -26,6 +26,11 @@ class Source(ABC):
 
     #: The SOURCE_TYPE shown in the monitoring views.
     kind: str
+    #: What to collect per record besides its value, because the pipeline reads it (any of
+    #: "timestamp", "key", "headers"; a source without them ignores this). Set by the engine.
+    metadata: frozenset[str] = frozenset()
+    #: The topic, for ``get_kafka_pipeline_prop('prop_topicname')``; None where there is none.
+    topic: str | None = None
 
     @abstractmethod
     def __init__(

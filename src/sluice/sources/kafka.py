@@ -6,6 +6,7 @@ record of progress, so a batch that fails to commit is simply read again.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from bisect import bisect_left, bisect_right
@@ -62,6 +63,15 @@ _error: Callable[[Any], Any] = Message.error
 _partition: Callable[[Any], Any] = Message.partition
 _value: Callable[[Any], Any] = Message.value
 _offset: Callable[[Any], Any] = Message.offset
+_timestamp: Callable[[Any], Any] = Message.timestamp
+_key: Callable[[Any], Any] = Message.key
+
+
+def _headers_json(headers: list[tuple[str, bytes | None]] | None) -> str | None:
+    if headers is None:
+        return None
+    return json.dumps({k: None if v is None else v.decode("utf-8", "replace") for k, v in headers})
+
 
 OPTIONS = OptionSpec(
     "KAFKA CONFIG", passthrough="librdkafka as consumer properties (it names a bad one)"
@@ -81,6 +91,7 @@ def parse_uri(uri: str) -> tuple[str, str]:
 
 class KafkaSource(Source):
     kind = "KAFKA"
+    topic: str
 
     def __init__(
         self,
@@ -195,17 +206,27 @@ class KafkaSource(Source):
             values = list(map(_value, msgs))
             if None in values:  # a message without a value: an empty record
                 values = [v or b"" for v in values]
-            batches.append(
-                PartitionBatch(
-                    str(p),
-                    wanted[p],
-                    end,
-                    records=values,
-                    latest=max(high, end),
-                    offsets=list(map(_offset, msgs)),
-                )
+            batch = PartitionBatch(
+                str(p),
+                wanted[p],
+                end,
+                records=values,
+                latest=max(high, end),
+                offsets=list(map(_offset, msgs)),
             )
+            if self.metadata:
+                self._collect(batch, msgs)
+            batches.append(batch)
         return batches
+
+    def _collect(self, batch: PartitionBatch, msgs: list[Any]) -> None:
+        """The per-message metadata the pipeline reads (C-level maps, but for headers)."""
+        if "timestamp" in self.metadata:
+            batch.timestamps = list(map(itemgetter(1), map(_timestamp, msgs)))
+        if "key" in self.metadata:
+            batch.keys = list(map(_key, msgs))
+        if "headers" in self.metadata:
+            batch.headers = [_headers_json(m.headers()) for m in msgs]
 
     def _take_turns(
         self, buckets: dict[int, list[Message]], limit: int | None

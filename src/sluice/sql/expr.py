@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
+from sluice.errors import ParseError
 from sluice.sql.lexer import Kind, tokenize
+
+# SingleStore's pipeline functions, and the batch column each reads (sluice.vocab.META_COLUMNS)
+FUNCTIONS = {"pipeline_batch_id": "__batch_id", "pipeline_source_file": "__source"}
+KAFKA_PROPS = {
+    "prop_topicname": "__topic",
+    "prop_partition": "__source",
+    "prop_offset": "__offset",
+    "prop_timestamp": "__timestamp",
+    "prop_key": "__key",
+    "prop_headers": "__headers",
+}
 
 
 def quote(name: str) -> str:
@@ -18,12 +31,15 @@ def rewrite(
     excluded: bool = False,
     target: str = "",
     columns: Collection[str] = (),
+    meta: set[str] | None = None,
 ) -> str:
     """``@var`` → ``"@var"`` (the loaded variable); with ``excluded``, MySQL's ``VALUES(col)``
     (the value being inserted) → ``EXCLUDED."col"``, and a bare name of one of ``columns``
     (the row already stored) → ``target."col"``, as PostgreSQL needs it; string literals,
     written with MySQL escapes, → standard SQL (``'it\\'s'`` → ``'it''s'``). Everything else
-    is kept as written."""
+    is kept as written. The pipeline functions (``pipeline_batch_id()``,
+    ``pipeline_source_file()``, ``get_kafka_pipeline_prop('prop_offset')``, ...) become the
+    batch columns they read, each added to ``meta``."""
     tokens = tokenize(expr, backslash_escapes=True)
     stored = {c.lower() for c in columns}
     out: list[str] = []
@@ -33,7 +49,14 @@ def rewrite(
         tok = tokens[i]
         replacement = None
         span_end = tok.end
-        if tok.kind is Kind.VARIABLE:
+        call = _pipeline_function(expr, tokens, i)
+        if call is not None:
+            column, last = call
+            replacement, span_end = quote(column), tokens[last].end
+            i = last
+            if meta is not None:
+                meta.add(column)
+        elif tok.kind is Kind.VARIABLE:
             replacement = quote("@" + tok.value)
         elif tok.kind is Kind.STRING:
             replacement = "'" + tok.value.replace("'", "''") + "'"
@@ -63,3 +86,27 @@ def rewrite(
         i += 1
     out.append(expr[pos:])
     return "".join(out)
+
+
+def _pipeline_function(expr: str, tokens: list[Any], i: int) -> tuple[str, int] | None:
+    """(column, index of the closing parenthesis) if a pipeline function is called at ``i``."""
+    tok = tokens[i]
+    if tok.kind is not Kind.WORD or i + 2 >= len(tokens) or tokens[i + 1].value != "(":
+        return None
+    name = tok.value.lower()
+    if name in FUNCTIONS and tokens[i + 2].value == ")":
+        return FUNCTIONS[name], i + 2
+    if name == "get_kafka_pipeline_prop":
+        arg = tokens[i + 2]
+        if arg.kind is not Kind.STRING or i + 3 >= len(tokens) or tokens[i + 3].value != ")":
+            raise ParseError("get_kafka_pipeline_prop takes one quoted name", expr, tok.start)
+        column = KAFKA_PROPS.get(arg.value.lower())
+        if column is None:
+            raise ParseError(
+                f"get_kafka_pipeline_prop: unknown property {arg.value!r} "
+                f"(valid: {', '.join(KAFKA_PROPS)})",
+                expr,
+                arg.start,
+            )
+        return column, i + 3
+    return None

@@ -13,6 +13,7 @@ from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any, ClassVar
 
+import numpy as np
 import pyarrow as pa
 
 from sluice.errors import CursorConflictError, StoreError
@@ -21,7 +22,7 @@ from sluice.result import Result
 from sluice.sql.expr import quote
 from sluice.stores.base import BatchOutcome, PipelineRecord, Store, route_views
 from sluice.stores.catalog import BATCHES_KEPT, TRIM_EVERY
-from sluice.vocab import PartitionProgress, Rejected
+from sluice.vocab import BATCH_ID, PartitionProgress, Rejected
 
 Rows = list[tuple[Any, ...]]
 
@@ -211,6 +212,9 @@ class SQLStore(Store):
         rejected: Sequence[Rejected] = (),
     ) -> BatchOutcome:
         batch_id = int(self._run("SELECT nextval('sluice.batch_ids')")[0][0])
+        if BATCH_ID in rows.column_names:  # the pipeline reads pipeline_batch_id()
+            ids = pa.array(np.full(rows.num_rows, batch_id, dtype=np.int64))
+            rows = rows.set_column(rows.column_names.index(BATCH_ID), BATCH_ID, ids)
         with self._transaction(rows, pipeline, batch_id):
             # The cursors first: their rows stay locked until COMMIT, so a second writer of
             # the same partitions waits there, then finds them moved, before loading anything.
