@@ -157,3 +157,21 @@ def test_a_function_in_a_file_and_bad_functions_are_named(
     db.execute("ALTER PIPELINE p SET OFFSETS EARLIEST")
     with pytest.raises(sluice.SluiceError, match=r"returned list, not a pyarrow\.Table"):
         db.execute("START PIPELINE p FOREGROUND")
+
+
+def test_test_pipeline_stages_shows_the_rows_after_every_stage(
+    db: sluice.Connection, broker: LocalBroker, topic: Callable[..., str]
+) -> None:
+    name = topic(1)
+    produce(broker.bootstrap, name, readings(5))
+    create(db, kafka(broker, name), "'tests.e2e.pytransforms:fahrenheit'")
+    shown = db.execute("TEST PIPELINE p LIMIT 2 STAGES").fetchall()
+    assert [stage for stage, _, _ in shown] == ["extract"] * 2 + ["parse"] * 2 + ["python"] * 2 + [
+        "load"
+    ] * 2
+    extract, parse, python, load = shown[0], shown[2], shown[4], shown[6]
+    assert extract[1] == "0:0" and json.loads(extract[2]) == {"id": 0, "c": 0, "off": False}
+    assert parse[1] == "0:0" and json.loads(parse[2]) == {"id": "0", "c": "0", "off": "0"}
+    assert json.loads(python[2]) == {"id": 0, "c": 0.0, "off": False, "f": 32.0}
+    assert json.loads(load[2]) == {"id": 0, "c": 0.0, "off": False, "f": 32.0}
+    assert db.execute("SELECT count(*) FROM t").fetchone() == (0,)  # nothing written

@@ -69,6 +69,9 @@ def test_a_python_program_transforms_kafka_records_exactly_once(
         f"WITH TRANSFORM ('file://{program}', '', 'f') INTO TABLE t "
         "FORMAT JSON (id <- id, c <- c, f <- f)"
     )
+    stages = db.execute("TEST PIPELINE p LIMIT 1 STAGES").fetchall()
+    assert [s for s, _, _ in stages] == ["extract", "transform", "parse", "load"]
+    assert json.loads(stages[1][2])["f"] == json.loads(stages[0][2])["c"] * 9 / 5 + 32
     batches = db.execute("START PIPELINE p FOREGROUND").fetchall()
     assert sum(b[2] for b in batches) == 2000
     assert db.execute("SELECT count(DISTINCT id), sum(f) FROM t").fetchone() == (

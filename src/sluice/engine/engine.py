@@ -257,7 +257,7 @@ class Engine:
     def _test(self, stmt: ast.TestPipeline, store: Store) -> Result:
         runtime = PipelineRuntime(self._definition(store, stmt.name), store)
         try:
-            return runtime.test(store, stmt.limit)
+            return runtime.test(store, stmt.limit, stages=stmt.stages)
         finally:
             runtime.close()
 

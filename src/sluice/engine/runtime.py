@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -81,7 +82,10 @@ def procedure(store: Store, name: str) -> ast.CreateProcedure:
 # The lineage columns a source collects per record only when asked.
 _COLLECTED = {"__timestamp": "timestamp", "__key": "key", "__headers": "headers"}
 
-Ahead = tuple[list[PartitionBatch], "Batch | None"]  # a read-ahead: its partitions, maybe parsed
+Ahead = tuple[list[PartitionBatch], "Batch | None"]
+Shown = list[
+    tuple[str, str | None, str]
+]  # TEST PIPELINE … STAGES: (stage, source, row)  # a read-ahead: its partitions, maybe parsed
 
 
 @dataclass
@@ -269,7 +273,10 @@ class PipelineRuntime:
         """The stages between the transform program and the load, the same for running, TEST
         PIPELINE and REPLAY ERRORS: parse, then (WITH TRANSFORM PYTHON) type the columns and
         call the function. What a stage rejects is in ``Batch.rejected``."""
-        batch = Batch.parse(self.format, parts)
+        return self._typed(Batch.parse(self.format, parts))
+
+    def _typed(self, batch: Batch) -> Batch:
+        """WITH TRANSFORM PYTHON: the parsed rows typed, and through the function."""
         if self.python is None or self.coercion is None:
             return batch
         typed, refused = self.coercion.apply(batch.rows)
@@ -344,13 +351,65 @@ class PipelineRuntime:
             rejected=rejected,
         )
 
-    def test(self, store: Store, limit: int | None) -> Result:
-        """TEST PIPELINE: the rows the next batch would load; nothing is written."""
-        parts, _ = self._read(
-            store.cursors(self.name), FOREGROUND_WAIT_SECONDS, stop_at_end=True, parse=False
-        )
-        batch = self.prepare(parts)
+    def test(self, store: Store, limit: int | None, *, stages: bool = False) -> Result:
+        """TEST PIPELINE: the rows the next batch would load; nothing is written. With
+        ``stages``, the first ``limit`` rows (10 by default) after every stage instead, each as
+        (STAGE, SOURCE: the partition and offset it came from, ROW: its values as JSON)."""
+        cursors = store.cursors(self.name)
+        parts = self.extract(cursors, FOREGROUND_WAIT_SECONDS, stop_at_end=True)
+        shown: Shown = []
+        n = 10 if limit is None else limit
+        if stages:
+            shown += _records("extract", parts, n)
+        if parts and self.program is not None:
+            parts = self.program.run(parts)
+            if stages:
+                shown += _records("transform", parts, n)
+        parsed = Batch.parse(self.format, parts)
+        batch = self._typed(parsed)
         if batch.rejected and not self.policy.parser:
             raise self._failure(batch, batch.rejected[0])
         rows = self.rows(batch)
-        return store.preview(self.plan_for(rows), rows, limit)
+        loaded = store.preview(self.plan_for(rows), rows, n if stages else limit)
+        if not stages:
+            return loaded
+        shown += _rows("parse", parsed, parsed.rows, n)
+        if self.python is not None:
+            shown += _rows("python", batch, batch.rows, n)
+        shown += [
+            ("load", None, json.dumps(dict(zip(loaded.columns, r, strict=True)), default=str))
+            for r in loaded.fetchall()
+        ]
+        return Result(["STAGE", "SOURCE", "ROW"], shown)
+
+
+def _records(stage: str, parts: Sequence[PartitionBatch], n: int) -> Shown:
+    """The first ``n`` records of a stage before parsing: messages, or lines of files."""
+    out: Shown = []
+    for part in parts:
+        if part.data is not None:
+            lines = part.data.split(b"\n", n)[:n]
+            out += [(stage, f"{part.partition}:{i}", _text(line)) for i, line in enumerate(lines)]
+        else:
+            offsets = part.offsets or range(len(part.records))
+            out += [
+                (stage, f"{part.partition}:{o}", _text(r))
+                for o, r in zip(offsets, part.records[:n], strict=False)
+            ]
+        if len(out) >= n:
+            break
+    return out[:n]
+
+
+def _rows(stage: str, batch: Batch, rows: pa.Table, n: int) -> Shown:
+    out: Shown = []
+    for row in rows.slice(0, n).to_pylist():
+        partition, offset, _ = batch.locate(int(row.pop(ROW_COLUMN)))
+        source = f"{partition}:{offset}" if partition is not None else None
+        out.append((stage, source, json.dumps(row, default=str)))
+    return out
+
+
+def _text(raw: bytes, limit: int = 500) -> str:
+    text = raw.decode("utf-8", errors="replace")
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -127,6 +127,7 @@ class ShowCreatePipeline:
 class TestPipeline:
     name: str
     limit: int | None = None
+    stages: bool = False  # STAGES: the rows after every stage, not only those loaded
 
 
 @dataclass(frozen=True)

@@ -474,7 +474,7 @@ class _Parser:
         self.expect("PIPELINE")
         name = self.ident("a pipeline name")
         limit = self.integer("a row count") if self.accept("LIMIT") else None
-        return ast.TestPipeline(name, limit)
+        return ast.TestPipeline(name, limit, self.accept("STAGES"))
 
     def alter(self) -> ast.AlterPipeline:
         self.expect("PIPELINE")

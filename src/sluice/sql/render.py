@@ -219,7 +219,8 @@ def _(stmt: ast.ShowCreatePipeline, *, hide_secrets: bool = False) -> str:
 @render.register
 def _(stmt: ast.TestPipeline, *, hide_secrets: bool = False) -> str:
     limit = f" LIMIT {stmt.limit}" if stmt.limit is not None else ""
-    return f"TEST PIPELINE {ident(stmt.name)}{limit}"
+    stages = " STAGES" if stmt.stages else ""
+    return f"TEST PIPELINE {ident(stmt.name)}{limit}{stages}"
 
 
 @render.register
