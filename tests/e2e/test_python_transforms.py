@@ -118,7 +118,7 @@ def test_an_exception_fails_the_batch_with_its_traceback(
     message, trace = db.execute(
         "SELECT ERROR_MESSAGE, STD_ERROR FROM information_schema.PIPELINES_ERRORS"
     ).fetchall()[-1]
-    assert "raised ValueError('the model file is corrupt')" in message
+    assert "raised: ValueError('the model file is corrupt')" in message
     assert "Traceback" in trace and 'raise ValueError("the model file is corrupt")' in trace
     assert db.execute("SELECT count(*) FROM t").fetchone() == (0,)
 

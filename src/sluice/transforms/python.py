@@ -62,17 +62,22 @@ def load_function(target: str, *, pipeline: str = "") -> Callable[..., Any]:
         else:
             module = importlib.import_module(module_name)
     except Exception as exc:
-        raise TransformError(
-            f"WITH TRANSFORM PYTHON: cannot import {module_name}: {exc!r}",
-            pipeline=pipeline,
-            stderr="".join(traceback.format_exception(exc)),
-        ) from exc
+        raise _raised(f"WITH TRANSFORM PYTHON: cannot import {module_name}", exc, pipeline) from exc
     function: Callable[..., Any] | None = getattr(module, name, None)
     if not callable(function):
         raise TransformError(
             f"WITH TRANSFORM PYTHON: {module_name} has no function {name}", pipeline=pipeline
         )
     return function
+
+
+def _raised(what: str, exc: Exception, pipeline: str, after: str = "") -> TransformError:
+    """The user's code raised ``exc``: the error says what, its traceback is the STD_ERROR."""
+    return TransformError(
+        f"{what}: {exc!r} {after}".rstrip(),
+        pipeline=pipeline,
+        stderr="".join(traceback.format_exception(exc)),
+    )
 
 
 def _from_file(path: str) -> Any:
@@ -104,11 +109,7 @@ class PythonTransform:
                 exc.pipeline = pipeline
                 raise
             except Exception as exc:
-                raise TransformError(
-                    f"WITH TRANSFORM PYTHON {target}: {exc!r}",
-                    pipeline=pipeline,
-                    stderr="".join(traceback.format_exception(exc)),
-                ) from exc
+                raise _raised(f"WITH TRANSFORM PYTHON {target}", exc, pipeline) from exc
             self.args = {}
 
     def __call__(self, table: pa.Table) -> tuple[pa.Table, list[tuple[int, str]]]:
@@ -117,11 +118,8 @@ class PythonTransform:
         try:
             out = self.function(table, **self.args)
         except Exception as exc:
-            raise TransformError(
-                f"transform {self.target} raised {exc!r} (traceback in STD_ERROR)",
-                pipeline=self.pipeline,
-                stderr="".join(traceback.format_exception(exc)),
-            ) from exc
+            what = f"transform {self.target} raised"
+            raise _raised(what, exc, self.pipeline, "(traceback in STD_ERROR)") from exc
         if isinstance(out, pa.RecordBatch):
             out = pa.Table.from_batches([out])
         if not isinstance(out, pa.Table):
