@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -80,24 +81,27 @@ ALERTS_SQL = "SELECT rig, drill, ts, round(100 * risk, 1) AS risk_pct FROM alert
 
 
 def model_path() -> Path:
-    """The demo's drill model (ONNX), trained on first use and cached."""
+    """The demo's drill model (ONNX), trained on first use and cached. It is trained into a
+    directory of its own and renamed into place, so an interrupted training leaves no model."""
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     directory = cache / "sluice" / f"drill-model-{MODEL_VERSION}"
-    if not (directory / "drill.onnx").exists():
-        print("Training the drill-health model (once; cached in " + str(directory) + ")")
-        trained = drill.train(directory)
-        print(
-            f"  {drill.TREES} gradient-boosted trees on {', '.join(drill.FEATURES)}: accuracy "
-            f"{trained.accuracy:.3f} on held-out readings (guessing the commoner outcome: "
-            f"{trained.baseline:.3f})"
-        )
-        (directory / "accuracy.txt").write_text(f"{trained.accuracy} {trained.baseline}\n")
-    else:
-        accuracy, baseline = (directory / "accuracy.txt").read_text().split()
-        print(
-            f"Drill-health model {directory / 'drill.onnx'}: accuracy {float(accuracy):.3f} on "
-            f"held-out readings (guessing the commoner outcome: {float(baseline):.3f})"
-        )
+    if not (directory / "accuracy.txt").exists():
+        print(f"Training the drill-health model (once; cached in {directory})")
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="training-", dir=directory.parent))
+        try:
+            trained = drill.train(staging)
+            (staging / "accuracy.txt").write_text(f"{trained.accuracy} {trained.baseline}\n")
+            shutil.rmtree(directory, ignore_errors=True)
+            os.replace(staging, directory)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    accuracy, baseline = (float(v) for v in (directory / "accuracy.txt").read_text().split())
+    print(
+        f"Drill-health model {directory / 'drill.onnx'} ({drill.TREES} gradient-boosted trees on "
+        f"{', '.join(drill.FEATURES)}): accuracy {accuracy:.3f} on held-out readings (guessing "
+        f"the commoner outcome: {baseline:.3f})"
+    )
     return directory / "drill.onnx"
 
 
