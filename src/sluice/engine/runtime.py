@@ -122,7 +122,7 @@ class PipelineRuntime:
             defn.source, config=config, pipeline=defn.name, record_end=self.format.record_end
         )
         self.source.metadata = frozenset(_COLLECTED[m] for m in self.plan.meta if m in _COLLECTED)
-        self._plans: dict[tuple[str, ...], LoadPlan] = {}
+        self._plans: dict[tuple[tuple[str, ...], frozenset[str]], LoadPlan] = {}
         self.program: ProgramTransform | None = None
         self.python: PythonTransform | None = None
         self.coercion: Coercion | None = None
@@ -290,19 +290,21 @@ class PipelineRuntime:
         return batch.with_lineage(batch.rows, self.plan.meta, self.source.topic)
 
     def plan_for(self, rows: pa.Table) -> LoadPlan:
-        """The load plan of a batch's rows: the pipeline's, or for the columns a Python
-        transform returned (compiled once per set of columns)."""
-        if self.python is None:
-            return self.plan
+        """The load plan of a batch's rows, by their columns: text is cast to the table's
+        types; a column that holds values already (a Python transform's, a typed format's) is
+        cast only where its type differs. Compiled once per shape of batch."""
         names = tuple(n for n in rows.column_names if n != ROW_COLUMN and n not in META_COLUMNS)
-        plan = self._plans.get(names)
+        typed = frozenset(
+            f.name
+            for f in rows.schema
+            if f.name in names
+            and not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
+        )
+        if names == self.format.targets and not typed:
+            return self.plan
+        plan = self._plans.get((names, typed))
         if plan is None:
-            typed = {
-                f.name
-                for f in rows.schema
-                if not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
-            }
-            plan = self._plans[names] = self._build_plan(names, typed)
+            plan = self._plans[(names, typed)] = self._build_plan(names, typed)
         return plan
 
     def _build_plan(self, targets: Sequence[str], typed: Collection[str] = ()) -> LoadPlan:

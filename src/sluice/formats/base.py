@@ -1,8 +1,11 @@
-"""Formats turn raw records into an Arrow table of text values, one column per target.
+"""Formats turn raw records into an Arrow table, one column per target.
 
-Every value leaves a format as text (``None`` for NULL); the store casts it to the column's
-type, so one conversion rule serves every format and every store. A record that cannot be
-parsed is not an exception: it is a ``RecordError`` in ``ParsedBatch.errors``.
+A text format (CSV, JSON) hands its values on as text (``None`` for NULL) and the load casts
+them to the columns' types in the store's SQL (measured: cheaper than a pass of its own before
+the load); a format whose records carry types may hand on typed columns, which the load casts
+only where the type differs. The stages that need values, a Python transform or a model, get
+the columns typed (``sluice.formats.typed``). A record that cannot be parsed is not an
+exception: it is a ``RecordError`` in ``ParsedBatch.errors``.
 """
 
 from __future__ import annotations
