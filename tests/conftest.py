@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -14,6 +16,16 @@ from sluice.testing import LocalBroker, create_topic, delete_topics, unique_name
 from tests import leaks
 
 STORES = ["duckdb", "postgresql"]
+
+# A temporary directory of this session's own (its processes inherit it), so that what another
+# suite running on the machine puts in /tmp is not taken for this one's leak.
+_SESSION_TMP = tempfile.mkdtemp(prefix="tests-of-sluice-")
+os.environ["TMPDIR"] = _SESSION_TMP
+tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_SESSION_TMP, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
