@@ -145,7 +145,7 @@ def test_a_crashing_program_fails_the_batch_with_its_stderr_and_loads_nothing(
         sys.stdin.buffer.read()
         print('{"id": 99}')
         sys.stdout.flush()
-        print("Traceback: ValueError: sensor 7 is not calibrated", file=sys.stderr)
+        print("Traceback: ValueError: sensor 7 reads nonsense", file=sys.stderr)
         sys.exit(3)
         """,
     )
@@ -161,7 +161,7 @@ def test_a_crashing_program_fails_the_batch_with_its_stderr_and_loads_nothing(
     db.execute("START PIPELINE p")
     wait_for(lambda: states(db) == [("p", "Error")], message="state Error")
     kinds = {(t, k, e) for t, k, _, e in errors(db)}
-    assert kinds == {("Error", "Transform", "Traceback: ValueError: sensor 7 is not calibrated\n")}
+    assert kinds == {("Error", "Transform", "Traceback: ValueError: sensor 7 reads nonsense\n")}
     assert db.execute("SELECT count(*) FROM t").fetchone() == (0,)
     reason = db.execute("SELECT ERROR_MESSAGE FROM information_schema.PIPELINES").fetchone()
     assert reason is not None and "exited with code 3" in reason[0]
