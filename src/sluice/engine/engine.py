@@ -11,6 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from sluice.engine import procedures
 from sluice.engine.rejects import diagnose, without
 from sluice.engine.runner import PipelineRunner, describe, record_failure
 from sluice.engine.runtime import (
@@ -19,12 +20,11 @@ from sluice.engine.runtime import (
     check_supported,
 )
 from sluice.errors import CatalogError, SluiceError
-from sluice.plan import build_plan, procedure_plan
 from sluice.result import Result
 from sluice.sources import build_source
 from sluice.sql import ast, parse, render
 from sluice.stores.base import PipelineRecord, Store, process_label
-from sluice.vocab import ROW_COLUMN, PartitionBatch, Rejected, TableInfo
+from sluice.vocab import ROW_COLUMN, PartitionBatch, Rejected
 
 log = logging.getLogger("sluice.engine")
 
@@ -55,9 +55,9 @@ class Engine:
             ast.AlterPipeline: self._alter,
             ast.ReplayErrors: self._replay,
             ast.ClearErrors: self._clear_errors,
-            ast.CreateProcedure: self._create_procedure,
-            ast.DropProcedure: self._drop_procedure,
-            ast.ShowCreateProcedure: self._show_create_procedure,
+            ast.CreateProcedure: procedures.create,
+            ast.DropProcedure: procedures.drop,
+            ast.ShowCreateProcedure: procedures.show_create,
         }
 
     def execute(self, stmt: ast.Statement, store: Store) -> Result:
@@ -298,57 +298,6 @@ class Engine:
         name = self._record(store, stmt.name).name if stmt.name is not None else None
         return Result(rowcount=store.clear_errors(name))
 
-    # -- procedures ---------------------------------------------------------------------------
-
-    def _create_procedure(self, stmt: ast.CreateProcedure, store: Store) -> Result:
-        """Keep the procedure once its body runs: on an empty batch, in a transaction that is
-        rolled back (so a missing table or a bad statement is named now, not at the first
-        batch)."""
-        existing = store.procedure(stmt.name)
-        if existing is not None and not stmt.or_replace:
-            raise CatalogError(
-                f"procedure {stmt.name} already exists; use CREATE OR REPLACE PROCEDURE to "
-                "change it"
-            )
-        name = stmt.name if existing is None else _name_of(existing)
-        stmt = dataclasses.replace(stmt, name=name, or_replace=False)
-        table = TableInfo(name, stmt.columns)
-        trial = ast.CreatePipeline("", ast.SourceSpec("FS", ""), name, into_procedure=True)
-        plan = procedure_plan(
-            build_plan(trial, table, [c for c, _ in stmt.columns], table_sql=name), stmt
-        )
-        empty = pa.table(
-            {**{c: pa.array([], pa.string()) for c, _ in stmt.columns},
-             ROW_COLUMN: pa.array([], pa.int64())}
-        )  # fmt: skip
-        reason = store.trial_load(plan, empty)
-        if reason is not None:
-            raise CatalogError(f"procedure {name}: its body fails on an empty batch: {reason}")
-        store.save_procedure(name, render(stmt), replace=existing is not None)
-        return Result()
-
-    def _drop_procedure(self, stmt: ast.DropProcedure, store: Store) -> Result:
-        if store.procedure(stmt.name) is None:  # not Sluice's: the store's own, if any
-            if store.has_procedures:
-                return store.execute(render(stmt))
-            if stmt.if_exists:
-                return Result()
-            raise CatalogError(f"procedure {stmt.name} does not exist")
-        users = [r.name for r in store.pipelines() if _loads_into(r.definition, stmt.name)]
-        if users:
-            raise CatalogError(
-                f"procedure {stmt.name} is what pipeline(s) {', '.join(users)} load into; drop "
-                "or replace them first"
-            )
-        store.drop_procedure(stmt.name)
-        return Result()
-
-    def _show_create_procedure(self, stmt: ast.ShowCreateProcedure, store: Store) -> Result:
-        text = store.procedure(stmt.name)
-        if text is None:
-            raise CatalogError(f"procedure {stmt.name} does not exist")
-        return Result(["Procedure", "Create Procedure"], [(_name_of(text), text)])
-
     def _alter(self, stmt: ast.AlterPipeline, store: Store) -> Result:
         defn = self._definition(store, stmt.name)
         name = defn.name
@@ -408,18 +357,6 @@ def _stored_lineage(rows: pa.Table, stored: list[Rejected]) -> pa.Table:
             i = rows.column_names.index(name)
             rows = rows.set_column(i, name, pa.nulls(rows.num_rows, rows.schema.field(i).type))
     return rows
-
-
-def _name_of(procedure: str) -> str:
-    stmt = parse(procedure)
-    assert isinstance(stmt, ast.CreateProcedure)
-    return stmt.name
-
-
-def _loads_into(definition: str, procedure: str) -> bool:
-    stmt = parse(definition)
-    assert isinstance(stmt, ast.CreatePipeline)
-    return stmt.into_procedure and stmt.table.lower() == procedure.lower()
 
 
 def _offsets_json(text: str) -> dict[str, int]:

@@ -12,10 +12,10 @@ from datetime import datetime
 
 import pyarrow as pa
 
+from sluice.engine import procedures
 from sluice.engine.batch import Batch, SkipPolicy
 from sluice.engine.rejects import diagnose, without
 from sluice.errors import (
-    CatalogError,
     NotSupportedError,
     RejectedRecordError,
     SourceError,
@@ -28,7 +28,7 @@ from sluice.options import json_object
 from sluice.plan import LoadPlan, build_plan, procedure_plan
 from sluice.result import Result
 from sluice.sources import Source, build_source
-from sluice.sql import ast, parse
+from sluice.sql import ast
 from sluice.stores.base import BatchOutcome, Store
 from sluice.transforms.program import OPTIONS as TRANSFORM_OPTIONS
 from sluice.transforms.program import ProgramTransform
@@ -66,19 +66,6 @@ def check_supported(defn: ast.CreatePipeline) -> list[str]:
     ]
 
 
-def procedure(store: Store, name: str) -> ast.CreateProcedure:
-    """The procedure a pipeline loads into, from the store's catalog."""
-    text = store.procedure(name)
-    if text is None:
-        raise CatalogError(
-            f"procedure {name} does not exist; create it first: CREATE PROCEDURE {name} "
-            "(batch QUERY(col TYPE, ...)) AS BEGIN ... END"
-        )
-    stmt = parse(text)
-    assert isinstance(stmt, ast.CreateProcedure)
-    return stmt
-
-
 # The lineage columns a source collects per record only when asked.
 _COLLECTED = {"__timestamp": "timestamp", "__key": "key", "__headers": "headers"}
 
@@ -104,7 +91,7 @@ class PipelineRuntime:
     def __init__(self, defn: ast.CreatePipeline, store: Store) -> None:
         self.defn = defn
         self.name = defn.name
-        self._procedure = procedure(store, defn.table) if defn.into_procedure else None
+        self._procedure = procedures.load(store, defn.table) if defn.into_procedure else None
         if self._procedure is not None:
             table = TableInfo(defn.table, self._procedure.columns)
             self._table_sql = defn.table
