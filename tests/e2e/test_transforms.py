@@ -130,6 +130,11 @@ def test_a_program_in_an_archive_runs_by_its_name(db: sluice.Connection, tmp_pat
     )
     db.execute("START PIPELINE p FOREGROUND")
     assert db.execute("SELECT sum(v) FROM t").fetchone() == (12,)
+    with pytest.raises(sluice.SluiceError, match=r"holds no program 'bin/nope\.py'"):
+        db.execute(
+            f"CREATE OR REPLACE PIPELINE p AS LOAD DATA FS '{data}/*.txt' "
+            f"WITH TRANSFORM ('file://{archive}', 'bin/nope.py', '') INTO TABLE t"
+        )
 
 
 def test_a_crashing_program_fails_the_batch_with_its_stderr_and_loads_nothing(

@@ -95,7 +95,12 @@ class ProgramTransform:
         options = OPTIONS.parse(config, error=TransformError, pipeline=pipeline)
         self.timeout = options["transform_timeout_ms"] / 1000
         self._unpacked: tempfile.TemporaryDirectory[str] | None = None
-        self.argv = [*self._command(uri, program), *shlex.split(arguments)]
+        try:
+            self.argv = [*self._command(uri, program), *shlex.split(arguments)]
+        except BaseException:
+            if self._unpacked is not None:  # an archive without the program named
+                self._unpacked.cleanup()
+            raise
         # If this process dies (even by SIGKILL), the kernel kills its programs too: util-linux
         # setpriv sets that up and execs the program, so no Python runs in the forked child.
         self._launch = [_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []
