@@ -98,8 +98,7 @@ class ProgramTransform:
         try:
             self.argv = [*self._command(uri, program), *shlex.split(arguments)]
         except BaseException:
-            if self._unpacked is not None:  # an archive without the program named
-                self._unpacked.cleanup()
+            self._remove_unpacked()  # an archive without the program named
             raise
         # If this process dies (even by SIGKILL), the kernel kills its programs too: util-linux
         # setpriv sets that up and execs the program, so no Python runs in the forked child.
@@ -221,8 +220,12 @@ class ProgramTransform:
         self.cancel()
         if self._pool is not None:
             self._pool.shutdown()
+        self._remove_unpacked()
+
+    def _remove_unpacked(self) -> None:
         if self._unpacked is not None:
             self._unpacked.cleanup()
+            self._unpacked = None
 
 
 def _runner(path: str) -> list[str]:
