@@ -141,3 +141,24 @@ def test_unknown_and_bad_fs_config_are_named(db: sluice.Connection, tmp_path: Pa
         db.execute(create.replace("{}", '{"max_bytes": 5}'))
     with pytest.raises(sluice.SluiceError, match="max_bytes_per_batch must be an integer >= 1"):
         db.execute(create.replace("{}", '{"max_bytes_per_batch": 0}'))
+
+
+def test_show_pipelines_like_and_clauses_with_no_effect(
+    db: sluice.Connection, tmp_path: Path
+) -> None:
+    db.execute("CREATE TABLE t (v INTEGER)")
+    for name in ("sensors_a", "sensors_b", "trips"):
+        result = db.execute(
+            f'CREATE PIPELINE {name} AS LOAD DATA FS "{tmp_path}/*.csv" '
+            "DISABLE OFFSETS METADATA GC INTO TABLE t"
+        )
+        assert result.warnings == [
+            "ENABLE/DISABLE OFFSETS METADATA GC is accepted for compatibility and has no effect "
+            "in Sluice"
+        ]
+    shown = db.execute("SHOW PIPELINES LIKE 'SENSORS%'").fetchall()
+    assert [name for name, _, _ in shown] == ["sensors_a", "sensors_b"]
+    assert [n for n, _, _ in db.execute("SHOW PIPELINES LIKE 'trip_'").fetchall()] == ["trips"]
+    assert (
+        "DISABLE OFFSETS METADATA GC" in db.execute("SHOW CREATE PIPELINE trips").fetchall()[0][1]
+    )

@@ -65,6 +65,10 @@ ROUND_TRIPS = [
     "CLEAR PIPELINE ERRORS",
     "CLEAR PIPELINE ERRORS p",
     "TEST PIPELINE p LIMIT 3 STAGES",
+    # MySQL's double-quoted strings, SingleStore's clauses with no effect here
+    'CREATE PIPELINE p AS LOAD DATA KAFKA "h:9092/t" CONFIG "{}" DISABLE OFFSETS METADATA GC '
+    "INTO TABLE t",
+    "SHOW PIPELINES LIKE 'sens%'",
     # procedures
     "CREATE OR REPLACE PROCEDURE db.p (b QUERY(a VARCHAR(20), n DECIMAL(10, 2))) AS BEGIN "
     "INSERT INTO t SELECT a, CASE WHEN n > 1 THEN 'x;y' END FROM b; DELETE FROM u; END",
@@ -162,6 +166,14 @@ def test_split_statements_respects_strings_and_comments() -> None:
         "-- comment; here\nCREATE PIPELINE p AS LOAD DATA FS 'x\\';y' INTO TABLE t",
         "/* ; */ SELECT 2",
     ]
+
+
+def test_double_quoted_strings_are_strings_where_a_string_is_expected() -> None:
+    stmt = parse('CREATE PIPELINE "p" AS LOAD DATA KAFKA "h:9092/t" INTO TABLE "t"')
+    assert isinstance(stmt, ast.CreatePipeline)
+    assert (stmt.name, stmt.source.uri, stmt.table) == ("p", "h:9092/t", "t")
+    with pytest.raises(ParseError, match="expected the KAFKA address as a quoted string"):
+        parse("CREATE PIPELINE p AS LOAD DATA KAFKA `h:9092/t` INTO TABLE t")
 
 
 def test_a_procedure_is_one_statement_and_its_body_reads_the_batch_by_name() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -241,7 +242,12 @@ class Engine:
             with self._lock:
                 mine = [n for n in self._runners if self._running(n)] + list(self._foreground)
             holders = dict.fromkeys(mine, process_label())
-        rows = [(r.name, r.state, holders.get(r.name)) for r in store.pipelines()]
+        like = _like(stmt.like) if stmt.like is not None else None
+        rows = [
+            (r.name, r.state, holders.get(r.name))
+            for r in store.pipelines()
+            if like is None or like.fullmatch(r.name)
+        ]
         return Result(["Pipelines", "State", "Process"], rows)
 
     def _show_create(self, stmt: ast.ShowCreatePipeline, store: Store) -> Result:
@@ -357,6 +363,20 @@ def _stored_lineage(rows: pa.Table, stored: list[Rejected]) -> pa.Table:
             i = rows.column_names.index(name)
             rows = rows.set_column(i, name, pa.nulls(rows.num_rows, rows.schema.field(i).type))
     return rows
+
+
+def _like(pattern: str) -> re.Pattern[str]:
+    """A SQL LIKE pattern (``%``, ``_``, ``\\`` escapes), case-insensitive as MySQL's default."""
+    out, escaped = [], False
+    for c in pattern:
+        if escaped:
+            out.append(re.escape(c))
+            escaped = False
+        elif c == "\\":
+            escaped = True
+        else:
+            out.append({"%": ".*", "_": "."}.get(c) or re.escape(c))
+    return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
 
 
 def _offsets_json(text: str) -> dict[str, int]:

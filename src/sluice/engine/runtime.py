@@ -42,11 +42,15 @@ DEFAULT_MAX_OFFSETS_PER_BATCH_PARTITION = 100_000
 DEFAULT_MAX_RETRIES_PER_BATCH_PARTITION = 4  # as SingleStore
 FOREGROUND_WAIT_SECONDS = 10.0  # how long a FOREGROUND / TEST batch waits to reach the end
 
+# Clause → what it says, for the clauses kept in the definition with no effect here: warned
+# of when set, or (the second group) when written at all, since Sluice never does what they
+# turn on or off (it keeps one cursor per partition, and trims old batch records itself).
 _NO_EFFECT = {
     "resource_pool": "RESOURCE POOL",
     "aggregator": "AGGREGATOR",
     "out_of_order": "ENABLE/DISABLE OUT_OF_ORDER OPTIMIZATION",
 }
+_NO_EFFECT_EITHER_WAY = {"offsets_metadata_gc": "ENABLE/DISABLE OFFSETS METADATA GC"}
 
 
 def check_supported(defn: ast.CreatePipeline) -> list[str]:
@@ -59,10 +63,10 @@ def check_supported(defn: ast.CreatePipeline) -> list[str]:
     fmt = defn.format
     if defn.source.kind == "KAFKA" and isinstance(fmt, ast.CsvSpec) and fmt.ignore_lines:
         raise NotSupportedError("IGNORE n LINES applies to file sources, not KAFKA")
+    written = [c for a, c in _NO_EFFECT.items() if getattr(defn, a) not in (None, False)]
+    written += [c for a, c in _NO_EFFECT_EITHER_WAY.items() if getattr(defn, a) is not None]
     return [
-        f"{clause} is accepted for compatibility and has no effect in Sluice"
-        for attr, clause in _NO_EFFECT.items()
-        if getattr(defn, attr) not in (None, False)
+        f"{clause} is accepted for compatibility and has no effect in Sluice" for clause in written
     ]
 
 

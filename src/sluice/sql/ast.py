@@ -85,6 +85,7 @@ class CreatePipeline:
     stop_on_error: bool | None = None
     resource_pool: str | None = None
     out_of_order: bool | None = None
+    offsets_metadata_gc: bool | None = None  # ENABLE/DISABLE OFFSETS METADATA GC
     into_procedure: bool = False
     columns: tuple[str, ...] | None = None  # CSV column list: names and "@vars"
     set: tuple[Assignment, ...] = ()
@@ -114,7 +115,7 @@ class DropPipeline:
 
 @dataclass(frozen=True)
 class ShowPipelines:
-    pass
+    like: str | None = None  # SHOW PIPELINES LIKE 'pattern'
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,10 @@ class _Parser:
         return ".".join(parts)
 
     def string(self, what: str = "a quoted string") -> str:
-        if self.tok.kind is not Kind.STRING:
+        """A string literal: '…', or "…" as MySQL (and SingleStore) read it where a string
+        is expected."""
+        double = self.tok.kind is Kind.QUOTED and self.sql[self.tok.start] == '"'
+        if self.tok.kind is not Kind.STRING and not double:
             raise self.error(f"expected {what}")
         return self.advance().value
 
@@ -235,8 +238,11 @@ class _Parser:
             self.set_once(opts, "resource_pool", self.ident("a resource pool name"), tok)
         elif self.at("ENABLE") or self.at("DISABLE"):
             enable = self.advance().is_word("ENABLE")
-            self.expect("OUT_OF_ORDER", "OPTIMIZATION")
-            self.set_once(opts, "out_of_order", enable, tok)
+            if self.accept("OFFSETS", "METADATA", "GC"):
+                self.set_once(opts, "offsets_metadata_gc", enable, tok)
+            else:
+                self.expect("OUT_OF_ORDER", "OPTIMIZATION")
+                self.set_once(opts, "out_of_order", enable, tok)
         else:
             raise self.error("expected a pipeline option or INTO TABLE")
 
@@ -463,7 +469,7 @@ class _Parser:
 
     def show(self) -> ast.ShowPipelines | ast.ShowCreatePipeline | ast.ShowCreateProcedure:
         if self.accept("PIPELINES"):
-            return ast.ShowPipelines()
+            return ast.ShowPipelines(self.string("a LIKE pattern") if self.accept("LIKE") else None)
         if self.accept("CREATE", "PROCEDURE"):
             return ast.ShowCreateProcedure(self.qualified_ident("a procedure name"))
         self.expect("CREATE", "PIPELINE")

@@ -89,6 +89,8 @@ def _options(stmt: ast.CreatePipeline) -> list[str]:
             out.append(f"{key.upper()} {value}")
     if stmt.out_of_order is not None:
         out.append(("ENABLE" if stmt.out_of_order else "DISABLE") + " OUT_OF_ORDER OPTIMIZATION")
+    if stmt.offsets_metadata_gc is not None:
+        out.append(("ENABLE" if stmt.offsets_metadata_gc else "DISABLE") + " OFFSETS METADATA GC")
     if stmt.transform is not None:
         out.append("WITH TRANSFORM " + render_transform(stmt.transform))
     if stmt.stop_on_error is not None:
@@ -208,7 +210,7 @@ def _(stmt: ast.DropPipeline, *, hide_secrets: bool = False) -> str:
 
 @render.register
 def _(stmt: ast.ShowPipelines, *, hide_secrets: bool = False) -> str:
-    return "SHOW PIPELINES"
+    return "SHOW PIPELINES" + (f" LIKE {string(stmt.like)}" if stmt.like is not None else "")
 
 
 @render.register
