@@ -162,3 +162,21 @@ def test_show_pipelines_like_and_clauses_with_no_effect(
     assert (
         "DISABLE OFFSETS METADATA GC" in db.execute("SHOW CREATE PIPELINE trips").fetchall()[0][1]
     )
+
+
+def test_a_pipeline_may_be_named_with_its_database(db: sluice.Connection, tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("1\n2\n")
+    row = db.execute("SELECT current_database()").fetchone()
+    assert row is not None
+    here = row[0]
+    db.execute("CREATE TABLE t (v INTEGER)")
+    db.execute(f"CREATE PIPELINE {here}.p AS LOAD DATA FS '{tmp_path}/*.csv' INTO TABLE t")
+    assert [name for name, _, _ in db.execute("SHOW PIPELINES").fetchall()] == ["p"]
+    db.execute(f"START PIPELINE {here}.p FOREGROUND")
+    assert db.execute("SELECT sum(v) FROM t").fetchone() == (3,)
+    with pytest.raises(
+        sluice.CatalogError, match=f"database elsewhere is not this one \\({here}\\)"
+    ):
+        db.execute("DROP PIPELINE elsewhere.p")
+    db.execute(f"DROP PIPELINE {here}.p")
+    assert db.execute("SHOW PIPELINES").fetchall() == []

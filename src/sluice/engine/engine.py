@@ -66,6 +66,9 @@ class Engine:
         statements (not one inside the user's transaction)."""
         if isinstance(stmt, ast.Passthrough):
             return store.execute(stmt.sql)
+        name = getattr(stmt, "name", None)
+        if isinstance(name, str) and "." in name and not isinstance(stmt, _PROCEDURES):
+            stmt = dataclasses.replace(stmt, name=_in_this_database(name, store))  # type: ignore[arg-type]
         return self._handlers[type(stmt)](stmt, store)
 
     def resume(self) -> None:
@@ -363,6 +366,22 @@ def _stored_lineage(rows: pa.Table, stored: list[Rejected]) -> pa.Table:
             i = rows.column_names.index(name)
             rows = rows.set_column(i, name, pa.nulls(rows.num_rows, rows.schema.field(i).type))
     return rows
+
+
+_PROCEDURES = (ast.CreateProcedure, ast.DropProcedure, ast.ShowCreateProcedure)
+
+
+def _in_this_database(qualified: str, store: Store) -> str:
+    """``db.pipeline`` → ``pipeline``, if ``db`` is the database of ``store`` (as SingleStore
+    names a pipeline in a database); else a ``CatalogError`` naming both."""
+    database, _, name = qualified.rpartition(".")
+    current = store.database()
+    if database.lower() != current.lower():
+        raise CatalogError(
+            f"pipeline {qualified}: database {database} is not this one ({current}); name the "
+            "pipeline without it, or connect to that database"
+        )
+    return name
 
 
 def _like(pattern: str) -> re.Pattern[str]:

@@ -124,7 +124,7 @@ class _Parser:
         aggregator = self.accept("AGGREGATOR")
         self.expect("PIPELINE")
         if_not_exists = self.accept("IF", "NOT", "EXISTS")
-        name = self.ident("a pipeline name")
+        name = self.qualified_ident("a pipeline name")
         self.expect("AS", "LOAD", "DATA")
         opts: dict[str, Any] = {
             "name": name,
@@ -442,7 +442,7 @@ class _Parser:
             return {"name": None}
         self.expect("PIPELINE")
         flag = self.accept("IF", *if_word.split())
-        return {"name": self.ident("a pipeline name"), "flag": flag}
+        return {"name": self.qualified_ident("a pipeline name"), "flag": flag}
 
     def start(self) -> ast.StartPipeline:
         head = self.lifecycle_name(if_word="NOT RUNNING")
@@ -465,7 +465,7 @@ class _Parser:
             return ast.DropProcedure(self.qualified_ident("a procedure name"), if_exists)
         self.expect("PIPELINE")
         if_exists = self.accept("IF", "EXISTS")
-        return ast.DropPipeline(self.ident("a pipeline name"), if_exists)
+        return ast.DropPipeline(self.qualified_ident("a pipeline name"), if_exists)
 
     def show(self) -> ast.ShowPipelines | ast.ShowCreatePipeline | ast.ShowCreateProcedure:
         if self.accept("PIPELINES"):
@@ -473,18 +473,18 @@ class _Parser:
         if self.accept("CREATE", "PROCEDURE"):
             return ast.ShowCreateProcedure(self.qualified_ident("a procedure name"))
         self.expect("CREATE", "PIPELINE")
-        name = self.ident("a pipeline name")
+        name = self.qualified_ident("a pipeline name")
         return ast.ShowCreatePipeline(name, self.accept("EXTENDED"))
 
     def test(self) -> ast.TestPipeline:
         self.expect("PIPELINE")
-        name = self.ident("a pipeline name")
+        name = self.qualified_ident("a pipeline name")
         limit = self.integer("a row count") if self.accept("LIMIT") else None
         return ast.TestPipeline(name, limit, self.accept("STAGES"))
 
     def alter(self) -> ast.AlterPipeline:
         self.expect("PIPELINE")
-        opts: dict[str, Any] = {"name": self.ident("a pipeline name")}
+        opts: dict[str, Any] = {"name": self.qualified_ident("a pipeline name")}
         start = self.i
         while self.tok.kind is not Kind.END and self.tok.value != ";":
             tok = self.tok
@@ -517,14 +517,14 @@ class _Parser:
 
     def replay(self) -> ast.ReplayErrors:
         self.expect("ERRORS", "FOR", "PIPELINE")
-        name = self.ident("a pipeline name")
+        name = self.qualified_ident("a pipeline name")
         where = self.expression("a WHERE condition") if self.accept("WHERE") else None
         return ast.ReplayErrors(name, where)
 
     def clear(self) -> ast.ClearErrors:
         self.expect("PIPELINE", "ERRORS")
         if self.tok.kind in (Kind.WORD, Kind.QUOTED):
-            return ast.ClearErrors(self.ident("a pipeline name"))
+            return ast.ClearErrors(self.qualified_ident("a pipeline name"))
         return ast.ClearErrors()
 
 

@@ -101,6 +101,10 @@ class Store(ABC):
     def execute(self, sql: str) -> Result:
         """Run one statement of the user's SQL."""
 
+    @abstractmethod
+    def database(self) -> str:
+        """The name of the database this connection uses (``db`` of ``db.pipeline``)."""
+
     # -- catalog ------------------------------------------------------------------------------
 
     @abstractmethod

@@ -163,6 +163,9 @@ class SQLStore(Store):
                 column = "name" if table == "definitions" else "pipeline"
                 self._run(f"DELETE FROM sluice.{table} WHERE {column} = ?", [name])
 
+    def database(self) -> str:
+        return str(self._run("SELECT current_database()")[0][0])
+
     def procedure(self, name: str) -> str | None:
         rows = self._run(
             "SELECT definition FROM sluice.procedures WHERE lower(name) = lower(?)", [name]
