@@ -101,10 +101,10 @@ def _broker(port: int) -> int:
     from sluice.broker import LocalBroker
 
     broker = LocalBroker(port).start()
-    print(f"Kafka-compatible broker (Tansu, in memory) listening on {broker.bootstrap}")
-    print("Ctrl-C to stop. Messages live in memory and are gone when it stops.", flush=True)
     code = None
-    try:
+    try:  # from here on a signal (even one that lands while printing) stops the broker
+        print(f"Kafka-compatible broker (Tansu, in memory) listening on {broker.bootstrap}")
+        print("Ctrl-C to stop. Messages live in memory and are gone when it stops.", flush=True)
         code = broker.wait()
     except KeyboardInterrupt:
         pass
