@@ -20,11 +20,10 @@ from sluice.errors import TerminalError
 from sluice.sql import ast
 from sluice.sql.expr import quote, rewrite
 from sluice.sql.lexer import replace_relation
-from sluice.vocab import BATCH_RELATION, META_COLUMNS, ROW_COLUMN, TableInfo
+from sluice.vocab import BATCH_RELATION, META_COLUMNS, ROW_COLUMN, TableInfo, is_text_type
 
 _STAGE = "__sluice_rows"
 PROCEDURE_BATCH = "__sluice_procedure_batch"
-_TEXT_TYPES = ("VARCHAR", "TEXT", "CHAR", "STRING", "JSON", "BPCHAR", "CHARACTER")
 
 
 Execute = Callable[[str], list[tuple[object, ...]]]
@@ -159,11 +158,7 @@ def build_plan(
     order = [ROW_COLUMN] if conflict else []
     level1 += [f"b.{c}" for c in order]
     types = {t: table.column_type(t) or "VARCHAR" for t in targets if not t.startswith("@")}
-    cast = tuple(
-        (t, ty)
-        for t, ty in types.items()
-        if not ty.upper().startswith(_TEXT_TYPES) and t not in typed
-    )
+    cast = tuple((t, ty) for t, ty in types.items() if not is_text_type(ty) and t not in typed)
     # Level 2: SET expressions see the typed columns, the variables and the lineage columns
     # (pipeline_source_file(), ...), which level 1 types; WHERE sees level 2.
     used: set[str] = set()
@@ -195,7 +190,7 @@ def _loaded_columns(
 
 def _cast(expr: str, table: TableInfo, column: str, *, from_text: bool = True) -> str:
     sql_type = table.column_type(column) or "VARCHAR"
-    if from_text and not sql_type.upper().startswith(_TEXT_TYPES):
+    if from_text and not is_text_type(sql_type):
         expr = f"NULLIF({expr}, '')"  # an empty field loads NULL, not a conversion error
     return f"CAST({expr} AS {sql_type}) AS {quote(column)}"
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import pyarrow as pa
+
 #: The lineage column every row of a batch carries through every stage: the row's id, which
 #: names its record (its position among the batch's records, or its row within its file) and
 #: is also the load order.
@@ -54,6 +56,19 @@ class PartitionBatch:
     @property
     def nbytes(self) -> int:
         return len(self.data) if self.data is not None else sum(map(len, self.records))
+
+
+def is_text_type(sql_type: str) -> bool:
+    """Whether a column of this SQL type holds text (no conversion from a batch's text)."""
+    return sql_type.upper().startswith(_TEXT_TYPES)
+
+
+def is_text(arrow_type: pa.DataType) -> bool:
+    """Whether a batch column of this Arrow type holds text (not values already typed)."""
+    return bool(pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type))
+
+
+_TEXT_TYPES = ("VARCHAR", "TEXT", "CHAR", "STRING", "JSON", "BPCHAR", "CHARACTER")
 
 
 @dataclass(frozen=True)

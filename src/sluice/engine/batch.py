@@ -138,7 +138,7 @@ class Batch:
             which = np.repeat(np.arange(len(self.parts)), sizes)
             return pa.array([p.partition for p in self.parts], pa.string()).take(which)
         if name == "__topic" and topic is not None:
-            return pa.array(np.full(sum(sizes), topic, dtype=object), pa.string())
+            return pa.repeat(pa.scalar(topic, pa.string()), sum(sizes))
         if name == "__offset":
             pieces = []
             for part, n in zip(self.parts, sizes, strict=True):

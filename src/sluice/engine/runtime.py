@@ -33,7 +33,7 @@ from sluice.stores.base import BatchOutcome, Store
 from sluice.transforms.program import OPTIONS as TRANSFORM_OPTIONS
 from sluice.transforms.program import ProgramTransform
 from sluice.transforms.python import PythonTransform
-from sluice.vocab import META_COLUMNS, ROW_COLUMN, PartitionBatch, Rejected, TableInfo
+from sluice.vocab import META_COLUMNS, ROW_COLUMN, PartitionBatch, Rejected, TableInfo, is_text
 
 # Defaults where a pipeline does not say. SingleStore waits 2500 ms between batches when
 # caught up; Sluice waits 100 ms so rows show up within a fraction of a second.
@@ -285,12 +285,7 @@ class PipelineRuntime:
         types; a column that holds values already (a Python transform's, a typed format's) is
         cast only where its type differs. Compiled once per shape of batch."""
         names = tuple(n for n in rows.column_names if n != ROW_COLUMN and n not in META_COLUMNS)
-        typed = frozenset(
-            f.name
-            for f in rows.schema
-            if f.name in names
-            and not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
-        )
+        typed = frozenset(f.name for f in rows.schema if f.name in names and not is_text(f.type))
         if names == self.format.targets and not typed:
             return self.plan
         plan = self._plans.get((names, typed))

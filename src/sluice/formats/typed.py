@@ -11,9 +11,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sluice.vocab import ROW_COLUMN
+from sluice.vocab import ROW_COLUMN, is_text_type
 
-_TEXT_TYPES = ("VARCHAR", "TEXT", "CHAR", "STRING", "JSON", "BPCHAR", "CHARACTER")
 _REASON = "__reason"
 
 
@@ -27,7 +26,7 @@ class Coercion:
         self.types = {
             column: sql_type
             for column, sql_type in types.items()
-            if not sql_type.upper().startswith(_TEXT_TYPES) and self._known(sql_type)
+            if not is_text_type(sql_type) and self._known(sql_type)
         }
         casts, checks = [], []
         for column, sql_type in self.types.items():

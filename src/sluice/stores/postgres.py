@@ -26,7 +26,7 @@ from sluice.stores import pgcopy
 from sluice.stores.base import process_label, route_views
 from sluice.stores.catalog import CATALOG, VERSION, VIEWS
 from sluice.stores.sqlstore import Rows, SQLStore
-from sluice.vocab import BATCH_RELATION, ROW_COLUMN, TableInfo
+from sluice.vocab import BATCH_RELATION, ROW_COLUMN, TableInfo, is_text
 
 # The first key of the advisory locks that claim pipelines ("SL"); the second is the
 # pipeline name's hashtext(). One more key serialises the creation of the catalog.
@@ -249,8 +249,7 @@ def _as_text(rows: pa.Table) -> pa.Table:
     """Every column but the row ids as text, as the staging table holds them: values (a
     Python transform's) travel in PostgreSQL's input syntax, which Arrow's casts write."""
     for i, field in enumerate(rows.schema):
-        text = pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
-        if field.name != ROW_COLUMN and not text:
+        if field.name != ROW_COLUMN and not is_text(field.type):
             rows = rows.set_column(i, field.name, rows.column(i).cast(pa.string()))
     return rows
 

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 
 from sluice.errors import TransformError
 from sluice.transforms.python import reject
+from sluice.vocab import is_text
 
 # onnxruntime (1.32) opens a telemetry store in ~/.cache and reports to Microsoft unless told not
 # to when it is imported; a database's scoring has no business doing either.
@@ -94,7 +95,7 @@ def _as_float(column: pa.ChunkedArray, name: str) -> tuple[np.ndarray, list[Refu
     refused: list[Refusal] = []
     if pa.types.is_boolean(values.type):
         values = values.cast(pa.int8())
-    elif pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+    elif is_text(values.type):
         text = pc.utf8_trim_whitespace(values)
         number = pc.fill_null(pc.match_substring_regex(text, _NUMBER), True)
         if not pc.all(number).as_py():
