@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sluice.broker import LocalBroker, create_topic, delete_topics, produce
 from sluice.localpg import LocalPostgres
@@ -25,6 +25,7 @@ T = TypeVar("T")
 __all__ = [
     "LocalBroker",
     "LocalPostgres",
+    "SchemaRegistry",
     "Spawned",
     "create_topic",
     "delete_topics",
@@ -177,3 +178,160 @@ class Spawned:
             self.stop()
         else:
             self.close()
+
+
+class _Replies(Protocol):
+    path: str
+
+    def reply(self, status: int, body: object) -> None: ...
+
+    def error(self, status: int, code: int, message: str) -> None: ...
+
+
+class SchemaRegistry:
+    """A Confluent-compatible schema registry on 127.0.0.1 (no real one is installable here):
+    the REST subset that confluent-kafka's ``SchemaRegistryClient`` and ``AvroSerializer`` use
+    and Sluice reads, with the registry's error codes (40401 subject not found, 40402 version
+    not found, 40403 schema not found, 42201 invalid schema).
+
+    With ``user``/``password`` every request needs HTTP basic auth (401 otherwise). ``fail`` set
+    to an HTTP status makes every request answer it (a registry in trouble). Use as a context
+    manager, or ``close()`` it."""
+
+    def __init__(self, *, user: str | None = None, password: str | None = None) -> None:
+        import base64
+        import json
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import unquote, urlsplit
+
+        self.schemas: list[str] = []  # by id - 1
+        self.subjects: dict[str, list[int]] = {}  # subject → ids of its versions
+        self.requests: list[str] = []
+        self.fail: int | None = None
+        auth = (
+            "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+            if user is not None
+            else None
+        )
+        registry = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def reply(self, status: int, body: object) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/vnd.schemaregistry.v1+json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def error(self, status: int, code: int, message: str) -> None:
+                self.reply(status, {"error_code": code, "message": message})
+
+            def route(self, method: str) -> None:
+                registry.requests.append(f"{method} {self.path}")
+                if registry.fail is not None:
+                    return self.error(registry.fail, registry.fail, "the registry is failing")
+                if auth is not None and self.headers.get("Authorization") != auth:
+                    return self.error(401, 401, "Unauthorized")
+                parts = [unquote(p) for p in urlsplit(self.path).path.strip("/").split("/")]
+                body = {}
+                if method == "POST":
+                    length = int(self.headers.get("Content-Length") or 0)
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                with registry._lock:
+                    registry._answer(self, method, parts, body)
+
+            def do_GET(self) -> None:
+                self.route("GET")
+
+            def do_POST(self) -> None:
+                self.route("POST")
+
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="schema-registry", daemon=True
+        )
+        self._thread.start()
+
+    def register(self, subject: str, schema: str) -> int:
+        """Register ``schema`` (JSON text) under ``subject``; its id (the same for the same
+        schema, as the real registry does)."""
+        with self._lock:
+            return self._register(subject, schema)
+
+    def _register(self, subject: str, schema: str) -> int:
+        import json
+
+        canonical = json.dumps(json.loads(schema), sort_keys=True)
+        if canonical in self.schemas:
+            schema_id = self.schemas.index(canonical) + 1
+        else:
+            self.schemas.append(canonical)
+            schema_id = len(self.schemas)
+        versions = self.subjects.setdefault(subject, [])
+        if schema_id not in versions:
+            versions.append(schema_id)
+        return schema_id
+
+    def _answer(self, h: _Replies, method: str, parts: list[str], body: dict[str, Any]) -> None:
+        import json
+
+        def registered(subject: str, version: int) -> dict[str, Any]:
+            schema_id = self.subjects[subject][version - 1]
+            text = self.schemas[schema_id - 1]
+            return {"subject": subject, "version": version, "id": schema_id, "schema": text}
+
+        if method == "GET" and parts[:2] == ["schemas", "ids"] and len(parts) == 3:
+            try:
+                schema_id = int(parts[2])
+                text = self.schemas[schema_id - 1] if schema_id > 0 else None
+            except (ValueError, IndexError):
+                text = None
+            if text is None:
+                return h.error(404, 40403, "Schema not found")
+            return h.reply(200, {"schema": text})
+        if method == "GET" and parts == ["subjects"]:
+            return h.reply(200, sorted(self.subjects))
+        if parts[:1] == ["subjects"] and len(parts) >= 2:
+            subject = parts[1]
+            if method == "POST" and len(parts) == 3 and parts[2] == "versions":
+                try:
+                    json.loads(body.get("schema", ""))
+                except ValueError:
+                    return h.error(422, 42201, "Invalid schema")
+                return h.reply(200, {"id": self._register(subject, body["schema"])})
+            if subject not in self.subjects:
+                return h.error(404, 40401, f"Subject '{subject}' not found.")
+            versions = self.subjects[subject]
+            if method == "GET" and parts[2:] == ["versions"]:
+                return h.reply(200, list(range(1, len(versions) + 1)))
+            if method == "GET" and len(parts) == 4 and parts[2] == "versions":
+                version = len(versions) if parts[3] == "latest" else int(parts[3])
+                if not 1 <= version <= len(versions):
+                    return h.error(404, 40402, f"Version {parts[3]} not found.")
+                return h.reply(200, registered(subject, version))
+            if method == "POST" and len(parts) == 2:  # is this schema registered under it?
+                canonical = json.dumps(json.loads(body.get("schema", "{}")), sort_keys=True)
+                for version, schema_id in enumerate(versions, 1):
+                    if self.schemas[schema_id - 1] == canonical:
+                        return h.reply(200, registered(subject, version))
+                return h.error(404, 40403, "Schema not found")
+        return h.error(404, 404, f"{method} {h.path} is not part of this registry")
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(10)
+
+    def __enter__(self) -> SchemaRegistry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

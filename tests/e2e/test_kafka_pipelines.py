@@ -239,9 +239,9 @@ def test_pipeline_errors_are_clear(
             f"CREATE PIPELINE p AS LOAD DATA KAFKA {src} WITH TRANSFORM ('t.py', '', '') "
             "INTO TABLE t"
         )
-    with pytest.raises(sluice.NotSupportedError, match="FORMAT AVRO is not supported yet"):
+    with pytest.raises(sluice.NotSupportedError, match="FORMAT PARQUET is not supported yet"):
         db.execute(
-            f"CREATE PIPELINE p AS LOAD DATA KAFKA {src} INTO TABLE t FORMAT AVRO (id <- id)"
+            f"CREATE PIPELINE p AS LOAD DATA KAFKA {src} INTO TABLE t FORMAT PARQUET (id <- id)"
         )
     with pytest.raises(sluice.SluiceError, match="topic 'nope' is not available"):
         db.execute(f"CREATE PIPELINE p AS LOAD DATA KAFKA '{broker.bootstrap}/nope' INTO TABLE t")

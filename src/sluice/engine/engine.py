@@ -19,6 +19,7 @@ from sluice.engine.runtime import (
     FOREGROUND_WAIT_SECONDS,
     PipelineRuntime,
     check_supported,
+    split_settings,
 )
 from sluice.errors import CatalogError, SluiceError
 from sluice.result import Result
@@ -333,7 +334,10 @@ class Engine:
 
     def _set_offsets(self, store: Store, defn: ast.CreatePipeline, value: str) -> None:
         if value in ("EARLIEST", "LATEST"):  # read from the source first, holding no lock
-            source = build_source(defn.source, pipeline=defn.name)
+            config, credentials, _, _ = split_settings(defn)
+            source = build_source(
+                defn.source, config=config, credentials=credentials, pipeline=defn.name
+            )
             try:
                 offsets = source.earliest() if value == "EARLIEST" else source.latest()
             finally:

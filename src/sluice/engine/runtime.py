@@ -9,6 +9,7 @@ from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 
@@ -22,7 +23,7 @@ from sluice.errors import (
     StoreError,
     TransientError,
 )
-from sluice.formats import Format, build_format
+from sluice.formats import REGISTRY_PREFIX, Format, build_format
 from sluice.formats.typed import Coercion
 from sluice.options import json_object
 from sluice.plan import LoadPlan, build_plan, procedure_plan
@@ -63,11 +64,38 @@ def check_supported(defn: ast.CreatePipeline) -> list[str]:
     fmt = defn.format
     if defn.source.kind == "KAFKA" and isinstance(fmt, ast.CsvSpec) and fmt.ignore_lines:
         raise NotSupportedError("IGNORE n LINES applies to file sources, not KAFKA")
+    if (
+        defn.source.kind == "KAFKA"
+        and isinstance(fmt, ast.MappedSpec)
+        and fmt.kind == "AVRO"
+        and not (fmt.schema_registry or fmt.schema)
+    ):
+        raise NotSupportedError(
+            "FORMAT AVRO over KAFKA needs SCHEMA REGISTRY 'url' (messages in Confluent's wire "
+            "format) or SCHEMA '<json>' (messages that are bare Avro bodies)"
+        )
     written = [c for a, c in _NO_EFFECT.items() if getattr(defn, a) not in (None, False)]
     written += [c for a, c in _NO_EFFECT_EITHER_WAY.items() if getattr(defn, a) is not None]
     return [
         f"{clause} is accepted for compatibility and has no effect in Sluice" for clause in written
     ]
+
+
+def split_settings(
+    defn: ast.CreatePipeline,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The pipeline's CONFIG and CREDENTIALS as (the source's CONFIG, the source's CREDENTIALS,
+    the transform's keys, the schema registry's keys without their prefix): they share the
+    two clauses, as in SingleStore."""
+    config = json_object(defn.source.config, "CONFIG", SourceError)
+    credentials = json_object(defn.source.credentials, "CREDENTIALS", SourceError)
+    transform = {k: config.pop(k) for k in TRANSFORM_OPTIONS.keys if k in config}
+    registry = {
+        k[len(REGISTRY_PREFIX) :]: given.pop(k)
+        for given in (config, credentials)
+        for k in [k for k in given if k.startswith(REGISTRY_PREFIX)]
+    }
+    return config, credentials, transform, registry
 
 
 # The lineage columns a source collects per record only when asked.
@@ -104,13 +132,15 @@ class PipelineRuntime:
             self._table_sql = store.table_sql(defn.table)
         self._table = table
         targets = defn.columns or tuple(name for name, _ in table.columns)
-        self.format: Format = build_format(defn.format, targets)
+        config, credentials, transform_config, registry = split_settings(defn)
+        self.format: Format = build_format(defn.format, targets, settings=registry)
         self.plan: LoadPlan = self._build_plan(self.format.targets)
-        config = json_object(defn.source.config, "CONFIG", SourceError)
-        # the transform's keys share the pipeline's CONFIG with the source's
-        transform_config = {k: config.pop(k) for k in TRANSFORM_OPTIONS.keys if k in config}
         self.source: Source = build_source(
-            defn.source, config=config, pipeline=defn.name, record_end=self.format.record_end
+            defn.source,
+            config=config,
+            credentials=credentials,
+            pipeline=defn.name,
+            record_end=self.format.record_end,
         )
         self.source.metadata = frozenset(_COLLECTED[m] for m in self.plan.meta if m in _COLLECTED)
         self._plans: dict[tuple[tuple[str, ...], frozenset[str]], LoadPlan] = {}

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from array import array
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
+from typing import Any
 
 import pyarrow as pa
 
@@ -49,10 +50,16 @@ class Format(ABC):
     targets: tuple[str, ...]
 
     @abstractmethod
-    def __init__(self, spec: ast.FormatSpec, targets: Sequence[str]) -> None:
+    def __init__(
+        self,
+        spec: ast.FormatSpec,
+        targets: Sequence[str],
+        *,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
         """The format of the ``FORMAT`` clause ``spec``; ``targets`` are the names the fields
-        of a record without names of its own (CSV) load into. A ``FormatError`` names a bad
-        option."""
+        of a record without names of its own (CSV) load into; ``settings`` are the pipeline's
+        CONFIG/CREDENTIALS keys that are the format's. A ``FormatError`` names a bad option."""
 
     @abstractmethod
     def parse_records(self, records: Sequence[bytes]) -> ParsedBatch:
@@ -80,6 +87,15 @@ def text_array(records: Sequence[bytes]) -> pa.Array:
     )
     column.validate(full=True)
     return column
+
+
+def binary_array(records: Sequence[bytes]) -> pa.Array:
+    """``text_array`` for bytes that need not be text."""
+    offsets = array("q", accumulate(map(len, records), initial=0))
+    data = pa.py_buffer(b"".join(records))
+    return pa.Array.from_buffers(
+        pa.large_binary(), len(records), [None, pa.py_buffer(offsets), data]
+    )
 
 
 def empty_table(targets: Sequence[str]) -> pa.Table:

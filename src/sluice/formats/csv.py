@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -21,7 +22,13 @@ from sluice.sql import ast
 
 
 class CsvFormat(Format):
-    def __init__(self, spec: ast.CsvSpec, targets: Sequence[str]) -> None:
+    def __init__(
+        self,
+        spec: ast.CsvSpec,
+        targets: Sequence[str],
+        *,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
         for option, value in (
             ("FIELDS TERMINATED BY", spec.fields_terminated_by),
             ("ENCLOSED BY", spec.enclosed_by),

@@ -9,7 +9,7 @@ numbers as written, objects and arrays as JSON text.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -23,7 +23,13 @@ _LEAF = '"VARCHAR"'
 
 
 class JsonFormat(Format):
-    def __init__(self, spec: ast.MappedSpec, targets: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        spec: ast.MappedSpec,
+        targets: Sequence[str] = (),
+        *,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
         if not spec.mappings:
             raise FormatError("FORMAT JSON needs a field mapping: FORMAT JSON (col <- key, ...)")
         self.mappings = spec.mappings

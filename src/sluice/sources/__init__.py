@@ -20,13 +20,14 @@ def build_source(
     spec: ast.SourceSpec,
     *,
     config: Mapping[str, Any] | None = None,
+    credentials: Mapping[str, Any] | None = None,
     pipeline: str,
     record_end: Callable[[bytes], int] | None = None,
 ) -> Source:
     """The source of ``spec``, by its keyword. ``record_end(data)`` says where the records of a
     file's bytes end (see ``Format.record_end``), so that a file larger than a batch can be cut
-    there. ``config`` replaces the spec's CONFIG (the engine takes out the keys that are not
-    the source's)."""
+    there. ``config`` and ``credentials`` replace the spec's CONFIG and CREDENTIALS (the engine
+    takes out the keys that are not the source's)."""
     cls = SOURCES.get(spec.kind)
     if cls is None:
         supported = ", ".join(SOURCES)
@@ -36,7 +37,9 @@ def build_source(
     return cls(
         spec.uri,
         json_object(spec.config, "CONFIG", SourceError) if config is None else config,
-        json_object(spec.credentials, "CREDENTIALS", SourceError),
+        json_object(spec.credentials, "CREDENTIALS", SourceError)
+        if credentials is None
+        else credentials,
         pipeline=pipeline,
         record_end=record_end,
     )
