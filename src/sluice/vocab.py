@@ -48,13 +48,20 @@ class PartitionBatch:
     keys: Sequence[bytes | None] = ()  # per record, when the pipeline asks (Kafka)
     headers: Sequence[str | None] = ()  # per record as JSON, when the pipeline asks (Kafka)
     stderr: str = ""  # what a transform program wrote to standard error for this partition
+    table: pa.Table | None = None  # a piece of a file its format reads itself (Parquet)
+
+    @property
+    def is_file(self) -> bool:
+        return self.data is not None or self.table is not None
 
     @property
     def count(self) -> int:
-        return len(self.records) if self.data is None else 1
+        return 1 if self.is_file else len(self.records)
 
     @property
     def nbytes(self) -> int:
+        if self.table is not None:
+            return int(self.table.nbytes)
         return len(self.data) if self.data is not None else sum(map(len, self.records))
 
 

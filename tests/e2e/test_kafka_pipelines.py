@@ -239,7 +239,7 @@ def test_pipeline_errors_are_clear(
             f"CREATE PIPELINE p AS LOAD DATA KAFKA {src} WITH TRANSFORM ('t.py', '', '') "
             "INTO TABLE t"
         )
-    with pytest.raises(sluice.NotSupportedError, match="FORMAT PARQUET is not supported yet"):
+    with pytest.raises(sluice.NotSupportedError, match="FORMAT PARQUET reads files"):
         db.execute(
             f"CREATE PIPELINE p AS LOAD DATA KAFKA {src} INTO TABLE t FORMAT PARQUET (id <- id)"
         )

@@ -54,7 +54,7 @@ class Batch:
 
     @classmethod
     def parse(cls, fmt: Format, parts: Sequence[PartitionBatch]) -> Batch:
-        if parts and parts[0].data is None:
+        if parts and not parts[0].is_file:
             return cls._parse_records(fmt, parts)
         return cls._parse_files(fmt, parts)
 
@@ -72,7 +72,12 @@ class Batch:
 
     @classmethod
     def _parse_files(cls, fmt: Format, parts: Sequence[PartitionBatch]) -> Batch:
-        pieces = [fmt.parse_file(p.data or b"", continues=p.continues) for p in parts]
+        pieces = [
+            fmt.parse_table(p.table)
+            if p.table is not None
+            else fmt.parse_file(p.data or b"", continues=p.continues)
+            for p in parts
+        ]
         counts = [b.table.num_rows for b in pieces]
         table = (
             pa.concat_tables([b.table for b in pieces]) if pieces else pa.table({})
@@ -119,7 +124,7 @@ class Batch:
         if not names:
             return rows
         ids = rows.column(ROW_COLUMN).combine_chunks()
-        records = bool(self.parts) and self.parts[0].data is None
+        records = bool(self.parts) and not self.parts[0].is_file
         known = self._records or not records  # rows map to their records (or to file rows)
         for name in names:
             column = self._lineage(name, records, topic) if known else None
@@ -172,7 +177,7 @@ class Batch:
             match = self.rows.filter(pc.equal(self.rows.column(ROW_COLUMN), row))
             values = match.drop_columns([ROW_COLUMN]).to_pylist()
             if values:
-                reason += f" (row: {json.dumps(values[0])})"
+                reason += f" (row: {json.dumps(values[0], default=str)})"
         return Rejected(kind, reason, partition, offset, raw)
 
     def progress(self) -> list[PartitionProgress]:

@@ -74,6 +74,14 @@ def check_supported(defn: ast.CreatePipeline) -> list[str]:
             "FORMAT AVRO over KAFKA needs SCHEMA REGISTRY 'url' (messages in Confluent's wire "
             "format) or SCHEMA '<json>' (messages that are bare Avro bodies)"
         )
+    if isinstance(fmt, ast.MappedSpec) and fmt.kind == "PARQUET":
+        if defn.source.kind == "KAFKA":
+            raise NotSupportedError("FORMAT PARQUET reads files (LOAD DATA FS or S3), not KAFKA")
+        if defn.transform is not None and not defn.transform.python:
+            raise NotSupportedError(
+                "WITH TRANSFORM programs read bytes; FORMAT PARQUET files are read by row "
+                "groups (use WITH TRANSFORM PYTHON, which gets the rows)"
+            )
     written = [c for a, c in _NO_EFFECT.items() if getattr(defn, a) not in (None, False)]
     written += [c for a, c in _NO_EFFECT_EITHER_WAY.items() if getattr(defn, a) is not None]
     return [
@@ -141,6 +149,7 @@ class PipelineRuntime:
             credentials=credentials,
             pipeline=defn.name,
             record_end=self.format.record_end,
+            read_file=self.format.read_file if self.format.reads_files else None,
         )
         self.source.metadata = frozenset(_COLLECTED[m] for m in self.plan.meta if m in _COLLECTED)
         self._plans: dict[tuple[tuple[str, ...], frozenset[str]], LoadPlan] = {}
@@ -405,7 +414,13 @@ def _records(stage: str, parts: Sequence[PartitionBatch], n: int) -> Shown:
     """The first ``n`` records of a stage before parsing: messages, or lines of files."""
     out: Shown = []
     for part in parts:
-        if part.data is not None:
+        if part.table is not None:
+            rows = part.table.slice(0, n).to_pylist()
+            out += [
+                (stage, f"{part.partition}:{i}", json.dumps(r, default=str))
+                for i, r in enumerate(rows)
+            ]
+        elif part.data is not None:
             lines = part.data.split(b"\n", n)[:n]
             out += [(stage, f"{part.partition}:{i}", _text(line)) for i, line in enumerate(lines)]
         else:

@@ -10,9 +10,15 @@ from sluice.formats.avro import REGISTRY_PREFIX, AvroFormat
 from sluice.formats.base import Format, ParsedBatch, RecordError
 from sluice.formats.csv import CsvFormat
 from sluice.formats.json import JsonFormat
+from sluice.formats.parquet import ParquetFormat
 from sluice.sql import ast
 
-FORMATS: dict[str, type[Format]] = {"CSV": CsvFormat, "JSON": JsonFormat, "AVRO": AvroFormat}
+FORMATS: dict[str, type[Format]] = {
+    "CSV": CsvFormat,
+    "JSON": JsonFormat,
+    "AVRO": AvroFormat,
+    "PARQUET": ParquetFormat,
+}
 
 
 def build_format(

@@ -36,13 +36,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from sluice.errors import FormatError, TransientError
-from sluice.formats.base import Format, ParsedBatch, RecordError, binary_array, empty_table
+from sluice.formats.base import (
+    Format,
+    ParsedBatch,
+    RecordError,
+    binary_array,
+    default_text,
+    empty_table,
+    json_text,
+)
 from sluice.sql import ast
 
 MAGIC = 0  # the first byte of Confluent's wire format
@@ -244,7 +251,7 @@ class _Schema:
                         "no DEFAULT"
                     )
                 else:
-                    self.defaults[m.target] = _literal(m.default)
+                    self.defaults[m.target] = default_text(m.default)
             else:
                 self.leaves[m.target] = found
 
@@ -563,7 +570,7 @@ def _arrow_value(value: pa.Array, avro: Any) -> pa.Array:
     if kind == "boolean":
         return value.cast(pa.int8())
     if isinstance(avro, list) or kind in ("record", "array", "map"):
-        return _json_text(_restore_maps(value, avro))
+        return json_text(_restore_maps(value, avro))
     if pa.types.is_large_string(value.type):
         return value.cast(pa.string())
     return value
@@ -595,16 +602,6 @@ def _restore_maps(value: pa.Array, avro: Any) -> pa.Array:
             children, names=[f["name"] for f in avro["fields"]], mask=value.is_null()
         )
     return value
-
-
-def _json_text(value: pa.Array) -> pa.Array:
-    con = duckdb.connect()
-    try:
-        con.register("v", pa.table({"v": value}))
-        out = con.sql("SELECT to_json(v)::VARCHAR AS j FROM v").to_arrow_table()
-    finally:
-        con.close()
-    return out.column("j").combine_chunks().cast(pa.string())
 
 
 def _walk(value: Any, path: Sequence[str], schema: Any) -> Any:
@@ -678,15 +675,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
-
-
-def _literal(sql: str) -> str | None:
-    """A mapping's DEFAULT literal as the text it loads as."""
-    if sql.upper() == "NULL":
-        return None
-    if sql.startswith("'"):
-        return sql[1:-1].replace("''", "'")
-    return {"TRUE": "1", "FALSE": "0"}.get(sql.upper(), sql)
 
 
 # -- assembling a batch -----------------------------------------------------------------------

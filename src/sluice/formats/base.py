@@ -15,7 +15,7 @@ from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 
@@ -70,6 +70,20 @@ class Format(ABC):
         """Parse the content of a file, or with ``continues`` a later piece of one (cut at
         ``record_end``; the lines a format skips at the start of a file are not skipped)."""
 
+    #: Whether this format reads its files itself, in pieces it chooses (Parquet's row groups),
+    #: through ``read_file`` and ``parse_table``, instead of as bytes cut at ``record_end``.
+    reads_files: bool = False
+
+    def read_file(self, file: BinaryIO, done: int, budget: int) -> tuple[pa.Table, int]:
+        """A piece of ``file`` after the ``done`` pieces already loaded, of about ``budget``
+        bytes at most (at least one piece): its columns, and the cursor after it (``-n`` once
+        ``n`` pieces are loaded, or 1 once the file is read). Only if ``reads_files``."""
+        raise NotImplementedError(f"{type(self).__name__} reads files as bytes")
+
+    def parse_table(self, table: pa.Table) -> ParsedBatch:
+        """The rows of a piece ``read_file`` read. Only if ``reads_files``."""
+        raise NotImplementedError(f"{type(self).__name__} reads files as bytes")
+
     def record_end(self, data: bytes) -> int:
         """Where the last complete record of ``data`` (a file's bytes) ends: the length of the
         longest prefix that holds whole records only; 0 if none ends within ``data``."""
@@ -96,6 +110,28 @@ def binary_array(records: Sequence[bytes]) -> pa.Array:
     return pa.Array.from_buffers(
         pa.large_binary(), len(records), [None, pa.py_buffer(offsets), data]
     )
+
+
+def default_text(sql: str) -> str | None:
+    """A mapping's DEFAULT literal (SQL text) as the text it loads as."""
+    if sql.upper() == "NULL":
+        return None
+    if sql.startswith("'"):
+        return sql[1:-1].replace("''", "'")
+    return {"TRUE": "1", "FALSE": "0"}.get(sql.upper(), sql)
+
+
+def json_text(value: pa.Array) -> pa.Array:
+    """Nested values (structs, lists, maps) as JSON text, in one DuckDB pass."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.register("v", pa.table({"v": value}))
+        out = con.sql("SELECT to_json(v)::VARCHAR AS j FROM v").to_arrow_table()
+    finally:
+        con.close()
+    return out.column("j").combine_chunks().cast(pa.string())
 
 
 def empty_table(targets: Sequence[str]) -> pa.Table:

@@ -23,6 +23,7 @@ def build_source(
     credentials: Mapping[str, Any] | None = None,
     pipeline: str,
     record_end: Callable[[bytes], int] | None = None,
+    read_file: Callable[..., Any] | None = None,
 ) -> Source:
     """The source of ``spec``, by its keyword. ``record_end(data)`` says where the records of a
     file's bytes end (see ``Format.record_end``), so that a file larger than a batch can be cut
@@ -42,6 +43,7 @@ def build_source(
         else credentials,
         pipeline=pipeline,
         record_end=record_end,
+        read_file=read_file,
     )
 
 

@@ -41,10 +41,12 @@ class Source(ABC):
         *,
         pipeline: str = "",
         record_end: Callable[[bytes], int] | None = None,
+        read_file: Callable[..., Any] | None = None,
     ) -> None:
         """A reader of ``uri`` with the pipeline's ``CONFIG`` and ``CREDENTIALS`` (checked
         against the source's ``OPTIONS`` spec; a ``SourceError`` names a bad key). A source of
-        files cuts a file too large for one batch where ``record_end`` says its records end."""
+        files cuts a file too large for one batch where ``record_end`` says its records end, or
+        has ``read_file`` read it in pieces (a format that reads its files itself)."""
 
     @abstractmethod
     def check(self) -> None:

@@ -5,6 +5,10 @@ A file's cursor is 0 while it is not loaded and 1 once it is. A batch reads at m
 where a record ends (as the format says), its cursor meanwhile ``-n`` for its first ``n`` bytes
 loaded. Each piece commits with its cursor, so a crash resumes the file where it stopped.
 
+A compressed file (``.gz``, ``.zst``, ``.bz2``, ``.lz4``) is decompressed as a stream (Arrow's
+codecs), its cursor counting decompressed bytes. A format that reads its files itself (Parquet,
+by row groups) is handed the open file instead, and its cursor counts its pieces.
+
 A file modified in the last ``SETTLE_SECONDS`` (1 s) is left for a later batch: a file still being
 written (``cp`` into the directory, a writer flushing) would otherwise load cut short and be
 marked loaded. Writing elsewhere and renaming into the directory (as ``mv`` does) is atomic and
@@ -14,9 +18,13 @@ never waits.
 from __future__ import annotations
 
 import glob
+import io
 import os
 import time
 from collections.abc import Callable, Mapping
+from typing import BinaryIO
+
+import pyarrow as pa
 
 from sluice.errors import SourceError
 from sluice.options import Option, OptionSpec
@@ -39,8 +47,64 @@ OPTIONS = OptionSpec(
 )
 
 
+#: File name endings → the Arrow codec that decompresses them.
+COMPRESSED = {".gz": "gzip", ".zst": "zstd", ".bz2": "bz2", ".lz4": "lz4"}
+#: Reads a piece of an open file from a cursor within a budget of bytes: (its columns, the
+#: cursor after it). See ``Format.read_file``.
+PieceReader = Callable[[BinaryIO, int, int], tuple[pa.Table, int]]
+
+
 def _after_last_newline(data: bytes) -> int:
     return data.rfind(b"\n") + 1
+
+
+def codec_of(path: str) -> str | None:
+    return next((c for end, c in COMPRESSED.items() if path.lower().endswith(end)), None)
+
+
+def decompressing(raw: BinaryIO, path: str) -> BinaryIO:
+    """``raw`` (the bytes of ``path``), decompressed as it is read if the name says so."""
+    codec = codec_of(path)
+    if codec is None:
+        return raw
+    stream: BinaryIO = pa.CompressedInputStream(pa.PythonFile(raw, mode="r"), codec)
+    return stream
+
+
+def read_piece(
+    fh: BinaryIO, done: int, budget: int, record_end: Callable[[bytes], int]
+) -> tuple[bytes, int]:
+    """(bytes from ``done``, the cursor after them) of a stream: all that is left if it fits
+    ``budget``, else up to where the last record within ``budget`` ends (further only if one
+    record is larger than ``budget``)."""
+    _skip(fh, done)
+    data = fh.read(budget + 1)  # one byte more says whether anything follows the budget
+    if len(data) <= budget:
+        return data, LOADED
+    window = budget
+    while True:
+        cut = record_end(data[:window])
+        if cut > 0:
+            return data[:cut], -(done + cut)
+        more = fh.read(budget)  # one record larger than the budget: read on to its end
+        if not more:
+            return data, LOADED
+        data += more
+        window = len(data)
+
+
+def _skip(fh: BinaryIO, n: int) -> None:
+    """Move ``fh`` (at its start) ``n`` bytes on: a seek, or for a decompressing stream,
+    which cannot seek, reading past what is loaded."""
+    if fh.seekable():
+        fh.seek(n)
+        return
+    left = n
+    while left > 0:
+        chunk = fh.read(min(left, 1 << 20))
+        if not chunk:
+            break
+        left -= len(chunk)
 
 
 class FileSource(Source):
@@ -54,6 +118,7 @@ class FileSource(Source):
         *,
         pipeline: str = "",
         record_end: Callable[[bytes], int] | None = None,
+        read_file: PieceReader | None = None,
         settle: float = SETTLE_SECONDS,
     ) -> None:
         if credentials:
@@ -64,6 +129,7 @@ class FileSource(Source):
         self.files_per_batch = values["files_per_batch"]
         self.max_bytes = values["max_bytes_per_batch"]
         self._record_end = record_end or _after_last_newline
+        self._read_file = read_file
         self._settle = settle
 
     def check(self) -> None:
@@ -104,16 +170,13 @@ class FileSource(Source):
             start = cursors.get(path)
             done = -start if start is not None and start < 0 else 0
             try:
-                piece = self._read(path, done, budget)
+                batch = self._read(path, start, done, budget)
             except FileNotFoundError:
                 continue  # removed since the listing: it is not there to load
-            except OSError as exc:
+            except (OSError, pa.ArrowException) as exc:
                 raise SourceError(f"cannot read {path}: {exc}", pipeline=self.pipeline) from exc
-            data, size, end = piece
-            batches.append(
-                PartitionBatch(path, start, end, data=data, size=size, continues=done > 0)
-            )
-            budget -= len(data)
+            batches.append(batch)
+            budget -= batch.nbytes
         return batches
 
     def _ready(self, cursors: Mapping[str, int]) -> tuple[list[str], float | None]:
@@ -135,23 +198,19 @@ class FileSource(Source):
                 ready.append(path)
         return ready, settles_in
 
-    def _read(self, path: str, done: int, budget: int) -> tuple[bytes, int, int]:
-        """(bytes from ``done``, the file's size, the cursor after them): all that is left if
-        it fits ``budget``, else up to where the last record within ``budget`` ends (further
-        only if one record is larger than ``budget``)."""
-        with open(path, "rb") as fh:
-            size = os.fstat(fh.fileno()).st_size
-            fh.seek(done)
-            data = fh.read(budget)
-            while done + len(data) < size:
-                cut = self._record_end(data)
-                if cut > 0:
-                    return data[:cut], size, -(done + cut)
-                more = fh.read(budget)  # one record larger than the budget: read on to its end
-                if not more:
-                    break
-                data += more
-        return data, size, LOADED
+    def _read(self, path: str, start: int | None, done: int, budget: int) -> PartitionBatch:
+        with open(path, "rb") as raw:
+            size = os.fstat(raw.fileno()).st_size
+            if self._read_file is not None:
+                fh: BinaryIO = raw
+                if codec_of(path) is not None:  # the format seeks: decompress it whole first
+                    with decompressing(raw, path) as stream:
+                        fh = io.BytesIO(stream.read())
+                table, end = self._read_file(fh, done, budget)
+                return PartitionBatch(path, start, end, table=table, size=size)
+            with decompressing(raw, path) as fh:
+                data, end = read_piece(fh, done, budget, self._record_end)
+        return PartitionBatch(path, start, end, data=data, size=size, continues=done > 0)
 
     def earliest(self) -> dict[str, int]:
         return dict.fromkeys(self._files(), UNLOADED)

@@ -101,6 +101,7 @@ class KafkaSource(Source):
         *,
         pipeline: str = "",
         record_end: Callable[[bytes], int] | None = None,  # records are messages: never cut
+        read_file: Callable[..., Any] | None = None,  # nor files
     ) -> None:
         config = OPTIONS.parse(config, error=SourceError, pipeline=pipeline)
         self.servers, self.topic = parse_uri(uri)
