@@ -24,6 +24,7 @@ from confluent_kafka import Producer
 
 from sluice.broker import LocalBroker, create_topic
 from sluice.localpg import LocalPostgres
+from sluice.testing import SchemaRegistry
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -51,6 +52,49 @@ def readings(n: int, fmt: str) -> list[bytes]:
         else:
             out.append(f"{device},{ts},{temp:.2f},{vib:.3f},{rpm},{status},{i}".encode())
     return out
+
+
+AVRO_SCHEMA = {
+    "type": "record",
+    "name": "Reading",
+    "namespace": "drill",
+    "fields": [
+        {"name": "device_id", "type": "string"},
+        {"name": "ts", "type": "string"},
+        {"name": "temp", "type": "double"},
+        {"name": "vibration", "type": "double"},
+        {"name": "rpm", "type": "int"},
+        {"name": "status", "type": "string"},
+        {"name": "seq", "type": "long"},
+    ],
+}
+
+
+def avro_readings(registry: str, json_readings: list[bytes], topic: str) -> list[bytes]:
+    """The JSON readings framed for the schema registry by confluent-kafka's AvroSerializer."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroSerializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    serialize = AvroSerializer(SchemaRegistryClient({"url": registry}), json.dumps(AVRO_SCHEMA))
+    ctx = SerializationContext(topic, MessageField.VALUE)
+    return [serialize(json.loads(r), ctx) for r in json_readings]
+
+
+def parquet_files(directory: str, json_readings: list[bytes], files: int = 4) -> int:
+    """The JSON readings as ``files`` Parquet files (row groups of 64k rows); their bytes."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist([json.loads(r) for r in json_readings])
+    os.makedirs(directory, exist_ok=True)
+    per = -(-table.num_rows // files)
+    for k in range(files):
+        pq.write_table(
+            table.slice(k * per, per), os.path.join(directory, f"r{k}.parquet"),
+            row_group_size=65_536,
+        )  # fmt: skip
+    return sum(os.path.getsize(os.path.join(directory, f)) for f in os.listdir(directory))
 
 
 def fill(bootstrap: str, topic: str, values: list[bytes]) -> int:
@@ -121,11 +165,27 @@ def main() -> int:
     args = parser.parse_args()
     n = args.messages
     results: dict[str, dict[str, Any]] = {}
-    with LocalBroker() as broker, tempfile.TemporaryDirectory() as tmp, Postgres() as pg:
+    only = set((args.only or "").split(","))
+    with (
+        LocalBroker() as broker,
+        tempfile.TemporaryDirectory() as tmp,
+        Postgres() as pg,
+        SchemaRegistry() as registry,
+    ):
         bs = broker.bootstrap
         print(f"producing {n:,} JSON and {n:,} CSV readings to a {PARTITIONS}-partition broker")
-        json_bytes = fill(bs, "json", readings(n, "json"))
+        json_readings = readings(n, "json")
+        json_bytes = fill(bs, "json", json_readings)
         csv_bytes = fill(bs, "csv", readings(n, "csv"))
+        avro_bytes = parquet_bytes = 0
+        parquet_dir = os.path.join(tmp, "parquet")
+        if not args.only or only & {"avro"}:
+            print(f"producing {n:,} Avro readings (framed by AvroSerializer for the registry)")
+            avro_bytes = fill(bs, "avro", avro_readings(registry.url, json_readings, "avro"))
+        if not args.only or only & {"parquet"}:
+            parquet_bytes = parquet_files(parquet_dir, json_readings)
+            print(f"wrote {n:,} readings as Parquet ({parquet_bytes / 1e6:.0f} MB, 4 files)")
+        del json_readings
         create_topic(bs, "fresh", PARTITIONS)
         common = {"bootstrap": bs, "partitions": PARTITIONS, "kafka_config": args.kafka_config}
 
@@ -151,6 +211,16 @@ def main() -> int:
                                   "transform": "python"}, json_bytes),
             ("score", "sluice", {"topic": "json", "db": db("score"), "expect": n,
                                  "transform": "score"}, json_bytes),
+            # Avro framed for the registry, against the consume limit of its own topic.
+            ("ceiling_avro", "ceiling", {"topic": "avro"}, avro_bytes),
+            ("avro", "sluice", {"topic": "avro", "db": db("avro"), "expect": n, "fmt": "avro",
+                                "registry": registry.url}, avro_bytes),
+            # Parquet files, against pyarrow reading them and DuckDB's own reader loading them.
+            ("ceiling_parquet", "parquet_ceiling", {"directory": parquet_dir}, parquet_bytes),
+            ("duckdb_parquet", "parquet_duckdb", {"directory": parquet_dir,
+                                                  "db": db("duckdb_parquet")}, parquet_bytes),
+            ("parquet", "files", {"directory": parquet_dir, "db": db("parquet"), "expect": n},
+             parquet_bytes),
             ("query", "query", {"topic": "json", "db": db("query"), "expect": n}, json_bytes),
             # The same load behind the MySQL endpoint, alone and with 20 clients querying.
             ("served", "served", {"topic": "json", "db": db("served"), "expect": n,
@@ -176,6 +246,10 @@ def main() -> int:
             wanted.add("served")
         if wanted & {"program", "python", "score"}:
             wanted.add("json")
+        if "avro" in wanted:
+            wanted.add("ceiling_avro")
+        if "parquet" in wanted:
+            wanted |= {"ceiling_parquet", "duckdb_parquet"}
         if any(label.startswith("pg_") for label in wanted):
             wanted |= {"pg_naive", "pg_naive_1k"}
         plan = [step for step in plan if not args.only or step[0] in wanted]
@@ -206,7 +280,7 @@ def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     def rate(label: str) -> float:
         return float(results[label]["rows"] / results[label]["seconds"])
 
-    ceiling, ceiling_csv, naive = rate("ceiling"), rate("ceiling_csv"), rate("naive")
+    ceiling, naive = rate("ceiling"), rate("naive")
     out: dict[str, Any] = {"ceiling_rows_per_s": ceiling, "naive_rows_per_s": naive}
     for label, r in results.items():
         if "seconds" in r and r.get("rows"):
@@ -214,7 +288,9 @@ def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
             r["mb_per_s"] = r.get("bytes", 0) / r["seconds"] / 1e6
             # Each load against the consume rate of its own topic (CSV messages are smaller),
             # and against the naive loader of its own store.
-            r["x_ceiling"] = rate(label) / (ceiling_csv if "csv" in label else ceiling)
+            own = {"csv": "ceiling_csv", "avro": "ceiling_avro", "parquet": "ceiling_parquet"}
+            limit = next((c for k, c in own.items() if k in label and c in results), "ceiling")
+            r["x_ceiling"] = rate(label) / rate(limit)
             r["x_naive"] = rate(label) / (rate("pg_naive") if label.startswith("pg_") else naive)
             if label.startswith("pg_") and "pg_naive_1k" in results:
                 r["x_naive_1k"] = rate(label) / rate("pg_naive_1k")
@@ -239,14 +315,20 @@ def summarize(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "python >= 0.8 x json": x("python", "rows_per_s") >= 0.8 * x("json", "rows_per_s"),
         "score >= 0.5 x json": x("score", "rows_per_s") >= 0.5 * x("json", "rows_per_s"),
         "program >= 0.3 x json": x("program", "rows_per_s") >= 0.3 * x("json", "rows_per_s"),
+        "avro >= 0.5 x ceiling": x("avro", "x_ceiling") >= 0.5,
+        "parquet >= 0.5 x ceiling": x("parquet", "x_ceiling") >= 0.5,
     }
+    if "parquet" in results and "duckdb_parquet" in results:
+        results["parquet"]["x_duckdb"] = x("parquet", "rows_per_s") / x(
+            "duckdb_parquet", "rows_per_s"
+        )
     for label in ("program", "python", "score"):
         if label in results and "json" in results:
             results[label]["x_json"] = x(label, "rows_per_s") / x("json", "rows_per_s")
     needs = {"json": "json", "csv": "csv", "replace": "replace", "pg_json": "pg_json",
              "pg_replace": "pg_replace", "freshness": "freshness", "query": "query",
              "clients": "clients", "python": "python", "score": "score",
-             "program": "program"}  # fmt: skip
+             "program": "program", "avro": "avro", "parquet": "parquet"}  # fmt: skip
     # A partial run (--only) gives a verdict on the targets of what it ran.
     out["targets"] = {
         name: ok
@@ -304,6 +386,11 @@ def print_table(results: dict[str, dict[str, Any]], report: dict[str, Any]) -> N
         print(
             "transforms against the plain JSON load of the same run: "
             + ", ".join(f"{label} {results[label]['x_json']:.2f}x" for label in beside)
+        )
+    if "x_duckdb" in results.get("parquet", {}):
+        print(
+            f"parquet against DuckDB's own read_parquet insert (no exactly-once bookkeeping): "
+            f"{results['parquet']['x_duckdb']:.2f}x"
         )
     print("\ntargets:")
     for name, ok in report["targets"].items():

@@ -37,6 +37,11 @@ JSON_MAPPING = (
     "FORMAT JSON (device_id <- device_id, ts <- ts, temp <- temp, vibration <- vibration, "
     "rpm <- rpm, status <- status, seq <- seq)"
 )
+FIELDS = ("device_id", "ts", "temp", "vibration", "rpm", "status", "seq")
+AVRO_MAPPING = (
+    "FORMAT AVRO SCHEMA REGISTRY '{registry}' (" + ", ".join(f"{f} <- {f}" for f in FIELDS) + ")"
+)
+PARQUET_MAPPING = "FORMAT PARQUET (" + ", ".join(f"{f} <- {f}" for f in FIELDS) + ")"
 CSV_MAPPING = "FIELDS TERMINATED BY ',' (device_id, ts, temp, vibration, rpm, status, seq)"
 DASHBOARD = """SELECT device_id, count(*) AS n, avg(temp) AS avg_temp, max(vibration) AS max_vib
 FROM readings GROUP BY device_id ORDER BY avg_temp DESC LIMIT 10"""
@@ -144,11 +149,14 @@ def _count(db: Any) -> int:
 
 def sluice_load(
     bootstrap: str, topic: str, db: str, expect: int, fmt: str = "json", replace: bool = False,
-    kafka_config: str = "{}", transform: str = "", **_: Any,
+    kafka_config: str = "{}", transform: str = "", registry: str = "", **_: Any,
 ) -> dict[str, Any]:  # fmt: skip
     """Sluice, exactly-once, from the first offset to the end of the topic; ``transform``:
-    ``program``, ``python`` or ``score`` puts that transform in the path."""
-    mapping = JSON_MAPPING if fmt == "json" else CSV_MAPPING
+    ``program``, ``python`` or ``score`` puts that transform in the path. ``fmt`` ``avro``:
+    messages framed for the schema registry at ``registry``."""
+    mapping = {"json": JSON_MAPPING, "csv": CSV_MAPPING}.get(fmt) or AVRO_MAPPING.format(
+        registry=registry
+    )
     clause = ("REPLACE " if replace else "") + f"INTO TABLE readings {mapping}"
     if transform:
         clause = _transform_clause(transform, db) + " " + clause
@@ -357,7 +365,61 @@ def _spawn_producer(bootstrap: str, topic: str, rate: int, duration: float) -> A
     )
 
 
+def parquet_ceiling(directory: str, **_: Any) -> dict[str, Any]:
+    """The read limit of Parquet files: pyarrow reading the mapped columns of every row group,
+    nothing else."""
+    import pyarrow.parquet as pq
+
+    rows = nbytes = 0
+    t0 = time.perf_counter()
+    for path in sorted(Path(directory).glob("*.parquet")):
+        parquet = pq.ParquetFile(path)
+        for i in range(parquet.num_row_groups):
+            group = parquet.read_row_group(i, columns=list(FIELDS))
+            rows += group.num_rows
+            nbytes += group.nbytes
+    return {"rows": rows, "seconds": time.perf_counter() - t0, "bytes": nbytes}
+
+
+def parquet_duckdb(directory: str, db: str, **_: Any) -> dict[str, Any]:
+    """DuckDB's own Parquet reader inserting the files in one statement (no exactly-once
+    bookkeeping): the load limit of Parquet files into DuckDB."""
+    con = duckdb.connect(db)
+    con.execute(TABLE.format(key=""))
+    t0 = time.perf_counter()
+    columns = ", ".join(FIELDS)
+    con.execute(
+        f"INSERT INTO readings ({columns}) SELECT {columns} "
+        f"FROM read_parquet('{directory}/*.parquet')"
+    )
+    seconds = time.perf_counter() - t0
+    rows = con.execute("SELECT count(*) FROM readings").fetchone()
+    con.close()
+    return {"rows": rows[0] if rows else 0, "seconds": seconds}
+
+
+def sluice_files(directory: str, db: str, expect: int, **_: Any) -> dict[str, Any]:
+    """Sluice loading the Parquet files of ``directory``, exactly once (a file's row groups
+    commit with its cursor)."""
+    conn = sluice.connect(db)
+    conn.execute(TABLE.format(key=""))
+    conn.execute(
+        f"CREATE PIPELINE p AS LOAD DATA FS '{directory}/*.parquet' INTO TABLE readings "
+        f"{PARQUET_MAPPING}"
+    )
+    t0 = time.perf_counter()
+    batches = conn.execute("START PIPELINE p FOREGROUND").fetchall()
+    seconds = time.perf_counter() - t0
+    rows = _count(conn)
+    conn.close()
+    assert rows == expect, f"loaded {rows}, expected {expect}"
+    return {"rows": rows, "seconds": seconds, "batches": len(batches)}
+
+
 SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
+    "parquet_ceiling": parquet_ceiling,
+    "parquet_duckdb": parquet_duckdb,
+    "files": sluice_files,
     "ceiling": ceiling,
     "naive": naive,
     "sluice": sluice_load,

@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import duckdb
 import psycopg
@@ -50,8 +51,15 @@ def payload(fmt: str, i: int, copy: int) -> bytes:
 class BackgroundProducer(threading.Thread):
     """Sends every id once (and some twice) over a few seconds, recording partition ends."""
 
-    def __init__(self, bootstrap: str, topic: str, fmt: str) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        fmt: str,
+        encode: Callable[[dict[str, int]], bytes] | None = None,
+    ) -> None:
         super().__init__(daemon=True)
+        self.encode = encode  # a record → its message (Avro: framed for the registry)
         self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "log_level": 3})
         self.topic, self.fmt = topic, fmt
         self.ends: dict[int, int] = {}
@@ -78,9 +86,12 @@ class BackgroundProducer(threading.Thread):
         self.producer = None  # type: ignore[assignment]
 
     def send(self, i: int, copy: int) -> None:
-        self.producer.produce(
-            self.topic, payload(self.fmt, i, copy), str(i).encode(), on_delivery=self.delivered
+        value = (
+            self.encode({"id": i, "copy": copy, "v": i % 1000})
+            if self.encode is not None
+            else payload(self.fmt, i, copy)
         )
+        self.producer.produce(self.topic, value, str(i).encode(), on_delivery=self.delivered)
         self.sent.append((i, copy))
 
 

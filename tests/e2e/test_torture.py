@@ -5,6 +5,7 @@ and on PostgreSQL (a server, whose session dies with the killed loader)."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -16,7 +17,7 @@ import duckdb
 import pytest
 
 import sluice
-from sluice.testing import LocalBroker, wait_for
+from sluice.testing import LocalBroker, SchemaRegistry, wait_for
 from tests.e2e.loaders import (
     KILLS,
     MESSAGES,
@@ -47,6 +48,18 @@ BEGIN
 END"""
 
 
+def avro_encoder(registry: SchemaRegistry, topic: str) -> Callable[[dict[str, int]], bytes]:
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroSerializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    fields = [{"name": f, "type": "long"} for f in ("id", "copy", "v")]
+    schema = {"type": "record", "name": "Message", "fields": fields}
+    serialize = AvroSerializer(SchemaRegistryClient({"url": registry.url}), json.dumps(schema))
+    ctx = SerializationContext(topic, MessageField.VALUE)
+    return lambda value: bytes(serialize(value, ctx) or b"")
+
+
 @pytest.mark.parametrize(
     ("store", "fmt", "replace"),
     [
@@ -58,6 +71,8 @@ END"""
         ("postgresql", "csv", True),
         ("duckdb", "json", "program+procedure"),
         ("postgresql", "json", "program+procedure"),
+        ("duckdb", "avro", True),
+        ("postgresql", "avro", False),
     ],
     ids=lambda v: {False: "insert", True: "replace"}.get(v, v) if isinstance(v, bool) else v,
 )
@@ -76,11 +91,16 @@ def test_sigkill_torture_is_exactly_once(
     through = replace == "program+procedure"
     replace = replace is True
     key = " PRIMARY KEY" if replace else ""
-    mapping = (
-        "FORMAT JSON (id <- id, copy <- copy, v <- v)"
-        if fmt == "json"
-        else "FIELDS TERMINATED BY ',' (id, copy, v)"
-    )
+    mapping = {
+        "json": "FORMAT JSON (id <- id, copy <- copy, v <- v)",
+        "csv": "FIELDS TERMINATED BY ',' (id, copy, v)",
+    }.get(fmt, "")
+    encode = None
+    if fmt == "avro":  # framed by confluent-kafka's AvroSerializer for the test's registry
+        registry = SchemaRegistry()
+        request.addfinalizer(registry.close)
+        encode = avro_encoder(registry, name)
+        mapping = f"FORMAT AVRO SCHEMA REGISTRY '{registry.url}' (id <- id, copy <- copy, v <- v)"
     into = "INTO TABLE t"
     with sluice.connect(database) as db:
         db.execute(f"CREATE TABLE t (id BIGINT{key}, copy INTEGER, v INTEGER)")
@@ -98,7 +118,7 @@ def test_sigkill_torture_is_exactly_once(
         )
         db.execute("START PIPELINE p")  # left Running: every loader resumes it
 
-    producer = BackgroundProducer(broker.bootstrap, name, fmt)
+    producer = BackgroundProducer(broker.bootstrap, name, fmt, encode)
     producer.start()
     rnd = random.Random(f"{fmt}-{replace}")
     progress = []
