@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from sluice.errors import FormatError, NotSupportedError
+from sluice.errors import FormatError
 from sluice.formats import build_format
 from sluice.sql import ast, parse
 
@@ -66,8 +66,10 @@ def test_csv_files_skip_header_lines_and_custom_terminators() -> None:
 def test_bad_format_options_are_clear() -> None:
     with pytest.raises(FormatError, match="FIELDS TERMINATED BY must be one character"):
         build_format(spec("FIELDS TERMINATED BY '||'"), ["a"])
-    with pytest.raises(NotSupportedError, match="FORMAT PARQUET is not supported yet"):
-        build_format(spec("FORMAT PARQUET (a <- a)"), ["a"])
+    with pytest.raises(FormatError, match="FORMAT PARQUET maps columns by name"):
+        build_format(spec("FORMAT PARQUET (a <- %)"), ["a"])
+    with pytest.raises(FormatError, match="SCHEMA is not a valid Avro schema"):
+        build_format(spec("""FORMAT AVRO (a <- a) SCHEMA '{"type": "nope"}'"""), ["a"])
 
 
 def test_json_booleans_become_1_0_but_strings_reading_true_stay_text() -> None:
