@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import json
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -138,3 +139,14 @@ def test_compressed_files_are_decompressed_as_streams(
         2_500,
     )
     assert db.execute("SELECT name FROM t WHERE id = 1999").fetchone() == ("n1999",)
+
+
+def test_sources_not_read_yet_are_refused_by_name(db: sluice.Connection) -> None:
+    db.execute("CREATE TABLE t (a VARCHAR)")
+    for source, says in (
+        ("HDFS 'hdfs://h:8020/x*'", "LOAD DATA HDFS is not supported yet: it needs Hadoop's"),
+        ("LINK l 'topic'", "LOAD DATA LINK is not supported yet"),
+        ("AZURE 'c/x*'", "LOAD DATA AZURE is not supported yet"),
+    ):
+        with pytest.raises(sluice.NotSupportedError, match=re.escape(says)):
+            db.execute(f"CREATE PIPELINE p AS LOAD DATA {source} INTO TABLE t")

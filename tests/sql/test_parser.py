@@ -71,6 +71,12 @@ ROUND_TRIPS = [
     "SHOW PIPELINES LIKE 'sens%'",
     "CREATE PIPELINE db.p AS LOAD DATA FS '/x' INTO TABLE db.t",
     "START PIPELINE db.p FOREGROUND",
+    # every source SingleStore's grammar names; the link form names its link
+    "CREATE PIPELINE p AS LOAD DATA AZURE 'c/p*' CONFIG '{}' CREDENTIALS '{}' INTO TABLE t",
+    "CREATE PIPELINE p AS LOAD DATA GCS 'b/p*' INTO TABLE t",
+    "CREATE PIPELINE p AS LOAD DATA HDFS 'hdfs://h:8020/p*' INTO TABLE t",
+    "CREATE PIPELINE p AS LOAD DATA RABBITMQ 'h:5552/s' INTO TABLE t",
+    "CREATE PIPELINE p AS LOAD DATA LINK db.l 'topic' INTO TABLE t FORMAT JSON (a <- a)",
     # procedures
     "CREATE OR REPLACE PROCEDURE db.p (b QUERY(a VARCHAR(20), n DECIMAL(10, 2))) AS BEGIN "
     "INSERT INTO t SELECT a, CASE WHEN n > 1 THEN 'x;y' END FROM b; DELETE FROM u; END",
@@ -137,7 +143,7 @@ def test_other_sql_passes_through(sql: str) -> None:
     [
         ("CREATE PIPELINE p AS LOAD DATA KAFKA INTO TABLE t", 1, 38, "KAFKA address"),
         ("CREATE PIPELINE p AS\nLOAD DATA KAFKA 'h/t'\n  INTO TABEL t", 3, 8, "expected TABLE"),
-        ("CREATE PIPELINE p AS LOAD DATA FTP 'x' INTO TABLE t", 1, 32, "KAFKA, FS or S3"),
+        ("CREATE PIPELINE p AS LOAD DATA FTP 'x' INTO TABLE t", 1, 32, "KAFKA, FS, S3, AZURE"),
         ("START PIPELINE", 1, 15, "pipeline name"),
         ("CREATE PIPELINE p AS LOAD DATA FS 'x' INTO TABLE t FORMAT JSON (a <- )", 1, 70, "key"),
         ("CREATE PIPELINE p AS LOAD DATA FS 'x' BATCH_INTERVAL 1 BATCH_INTERVAL 2 INTO TABLE t",
@@ -207,3 +213,17 @@ def test_an_error_at_the_very_end_still_shows_its_line() -> None:
         parse("CREATE PIPELINE \n")
     assert (info.value.line, info.value.column) == (2, 1)
     assert str(info.value).endswith("\n  \n  ^")
+
+
+def test_a_mapping_may_come_before_format_as_singlestore_writes_it() -> None:
+    before = parse(
+        "CREATE PIPELINE p AS LOAD DATA S3 'b/x' INTO TABLE t (`a` <- %, b <- x::y DEFAULT NULL) "
+        "FORMAT AVRO SET c = 1"
+    )
+    after = parse(
+        "CREATE PIPELINE p AS LOAD DATA S3 'b/x' INTO TABLE t FORMAT AVRO "
+        "(a <- %, b <- x::y DEFAULT NULL) SET c = 1"
+    )
+    assert before == after
+    with pytest.raises(ParseError, match=r"mapping \(col <- path\) is for FORMAT JSON"):
+        parse("CREATE PIPELINE p AS LOAD DATA FS '/x' INTO TABLE t (a <- a) FORMAT CSV")

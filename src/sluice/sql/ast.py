@@ -8,10 +8,11 @@ from typing import ClassVar
 
 @dataclass(frozen=True)
 class SourceSpec:
-    kind: str  # KAFKA | FS | S3
+    kind: str  # KAFKA | FS | S3 | AZURE | GCS | HDFS | RABBITMQ | LINK
     uri: str
     config: str | None = None  # JSON text
     credentials: str | None = None  # JSON text; never rendered for display
+    link: str | None = None  # LOAD DATA LINK name '…': the link's name
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from sluice.errors import ParseError
 from sluice.sql import ast
 from sluice.sql.lexer import Kind, Token, is_pipeline_statement, split_body, tokenize
 
+SOURCE_KINDS = ("KAFKA", "FS", "S3", "AZURE", "GCS", "HDFS", "RABBITMQ", "LINK")
 _SKIP_KINDS = ("ALL", "CONSTRAINT", "DUPLICATE KEY", "PARSER")
 
 
@@ -192,10 +193,12 @@ class _Parser:
 
     def source(self) -> ast.SourceSpec:
         kind_tok = self.tok
-        kind = self.ident("a source (KAFKA, FS or S3)").upper()
-        if kind not in ("KAFKA", "FS", "S3"):
-            raise self.error("expected a source: KAFKA, FS or S3", kind_tok)
-        uri = self.string(f"the {kind} address as a quoted string")
+        kind = self.ident("a source (" + ", ".join(SOURCE_KINDS) + ")").upper()
+        if kind not in SOURCE_KINDS:
+            raise self.error("expected a source: " + ", ".join(SOURCE_KINDS), kind_tok)
+        link = self.qualified_ident("the link's name") if kind == "LINK" else None
+        what = "the topic or path" if link else f"the {kind} address"
+        uri = self.string(f"{what} as a quoted string")
         config = credentials = None
         while self.tok.is_word("CONFIG", "CREDENTIALS"):
             word = self.advance().value.upper()
@@ -203,7 +206,7 @@ class _Parser:
                 config = self.string("CONFIG as a quoted JSON string")
             else:
                 credentials = self.string("CREDENTIALS as a quoted JSON string")
-        return ast.SourceSpec(kind, uri, config, credentials)
+        return ast.SourceSpec(kind, uri, config, credentials, link)
 
     def set_once(self, opts: dict[str, Any], key: str, value: Any, tok: Token) -> None:
         if opts.get(key) is not None:
@@ -262,6 +265,20 @@ class _Parser:
         return ast.Transform(uri, executable, args)
 
     def load_tail(self, opts: dict[str, Any]) -> None:
+        if self.at_mapping():  # SingleStore also takes the mapping before FORMAT
+            mappings = self.mappings()
+            tok = self.tok
+            self.expect("FORMAT")
+            mapped = self.format_clause({}, mappings)
+            if mapped is None:
+                raise ParseError(
+                    "a mapping (col <- path) is for FORMAT JSON, AVRO or PARQUET",
+                    self.sql,
+                    tok.start,
+                )
+            opts["format"] = mapped
+            self.load_rest(opts)
+            return
         csv: dict[str, Any] = {}
         fmt: ast.MappedSpec | None = None
         while True:
@@ -294,6 +311,10 @@ class _Parser:
             if fmt is not None:
                 raise self.error(f"FORMAT {fmt.kind} takes its field mapping right after FORMAT")
             opts["columns"] = self.column_list()
+        self.load_rest(opts)
+
+    def load_rest(self, opts: dict[str, Any]) -> None:
+        """SET, WHERE and ON DUPLICATE KEY UPDATE, after the format."""
         if self.accept("SET"):
             opts["set"] = self.assignments()
         if self.accept("WHERE"):
@@ -301,7 +322,16 @@ class _Parser:
         if self.accept("ON", "DUPLICATE", "KEY", "UPDATE"):
             opts["on_duplicate_key_update"] = self.assignments()
 
-    def format_clause(self, csv: dict[str, Any]) -> ast.MappedSpec | None:
+    def at_mapping(self) -> bool:
+        """At ``(target <- …``: a field mapping, not a CSV column list."""
+        if not (self.tok.kind is Kind.PUNCT and self.tok.value == "("):
+            return False
+        after = self.tokens[self.i + 2] if self.i + 2 < len(self.tokens) else None
+        return after is not None and after.kind is Kind.PUNCT and after.value == "<-"
+
+    def format_clause(
+        self, csv: dict[str, Any], mappings: tuple[ast.FieldMapping, ...] = ()
+    ) -> ast.MappedSpec | None:
         kind_tok = self.tok
         kind = self.ident("a format: CSV, JSON, AVRO or PARQUET").upper()
         if kind == "CSV":
@@ -312,7 +342,8 @@ class _Parser:
         registry = schema = None
         if kind == "AVRO" and self.accept("SCHEMA", "REGISTRY"):
             registry = self.string("the schema registry URL")
-        mappings = self.mappings() if self.tok.value == "(" else ()
+        if not mappings:
+            mappings = self.mappings() if self.tok.value == "(" else ()
         if kind == "AVRO" and self.accept("SCHEMA"):
             schema = self.string("the Avro schema as a quoted JSON string")
         return ast.MappedSpec(kind, mappings, registry, schema)

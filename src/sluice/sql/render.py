@@ -66,7 +66,8 @@ def _(stmt: ast.CreatePipeline, *, hide_secrets: bool = False) -> str:
 
 
 def _source(src: ast.SourceSpec, hide_secrets: bool) -> str:
-    out = f"LOAD DATA {src.kind} {string(src.uri)}"
+    link = f" {qualified(src.link)}" if src.link is not None else ""
+    out = f"LOAD DATA {src.kind}{link} {string(src.uri)}"
     if src.config is not None:
         out += f"\nCONFIG {string(src.config)}"
     if src.credentials is not None:
