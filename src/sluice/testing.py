@@ -25,6 +25,7 @@ T = TypeVar("T")
 __all__ = [
     "LocalBroker",
     "LocalPostgres",
+    "LocalS3",
     "SchemaRegistry",
     "Spawned",
     "create_topic",
@@ -331,6 +332,42 @@ class SchemaRegistry:
         self._thread.join(10)
 
     def __enter__(self) -> SchemaRegistry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LocalS3:
+    """An S3-compatible server on 127.0.0.1 (moto's server mode: no real S3 server installs
+    here), with ``client()`` for boto3. Use as a context manager, or ``close()`` it."""
+
+    def __init__(self) -> None:
+        import socket
+
+        from moto.server import ThreadedMotoServer
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._server.start()
+        self.url = f"http://127.0.0.1:{port}"
+        #: CONFIG and CREDENTIALS of a pipeline reading this server.
+        self.config = {"region": "us-east-1", "endpoint_url": self.url}
+        self.credentials = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.session.Session().client(
+            "s3", region_name="us-east-1", endpoint_url=self.url, **self.credentials
+        )
+
+    def close(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> LocalS3:
         return self
 
     def __exit__(self, *exc: object) -> None:

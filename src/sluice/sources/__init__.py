@@ -10,13 +10,13 @@ from sluice.options import json_object
 from sluice.sources.base import Source
 from sluice.sources.fs import FileSource
 from sluice.sources.kafka import KafkaSource
+from sluice.sources.s3 import S3Source
 from sluice.sql import ast
 from sluice.vocab import PartitionBatch
 
-SOURCES: dict[str, type[Source]] = {"KAFKA": KafkaSource, "FS": FileSource}
+SOURCES: dict[str, type[Source]] = {"KAFKA": KafkaSource, "FS": FileSource, "S3": S3Source}
 #: Sources SingleStore's grammar names that Sluice parses and keeps but does not read yet: why.
 NOT_YET = {
-    "S3": "LOAD DATA S3 is not supported yet",
     "AZURE": "LOAD DATA AZURE is not supported yet",
     "GCS": "LOAD DATA GCS is not supported yet",
     "HDFS": (

@@ -198,17 +198,26 @@ class FileSource(Source):
                 ready.append(path)
         return ready, settles_in
 
+    def _filename(self, path: str) -> str:
+        """The name a partition's compression is read from."""
+        return path
+
+    def _open(self, path: str) -> tuple[BinaryIO, int]:
+        """A file's bytes, seekable, and its size."""
+        raw = open(path, "rb")  # noqa: SIM115 - closed by the caller's with
+        return raw, os.fstat(raw.fileno()).st_size
+
     def _read(self, path: str, start: int | None, done: int, budget: int) -> PartitionBatch:
-        with open(path, "rb") as raw:
-            size = os.fstat(raw.fileno()).st_size
+        raw, size = self._open(path)
+        with raw:
             if self._read_file is not None:
                 fh: BinaryIO = raw
-                if codec_of(path) is not None:  # the format seeks: decompress it whole first
-                    with decompressing(raw, path) as stream:
+                if codec_of(self._filename(path)) is not None:  # the format seeks: decompress
+                    with decompressing(raw, self._filename(path)) as stream:  # it whole first
                         fh = io.BytesIO(stream.read())
                 table, end = self._read_file(fh, done, budget)
                 return PartitionBatch(path, start, end, table=table, size=size)
-            with decompressing(raw, path) as fh:
+            with decompressing(raw, self._filename(path)) as fh:
                 data, end = read_piece(fh, done, budget, self._record_end)
         return PartitionBatch(path, start, end, data=data, size=size, continues=done > 0)
 

@@ -1,0 +1,203 @@
+"""LOAD DATA S3 against a local S3-compatible server (moto's server mode)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import random
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import duckdb
+import psycopg
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import sluice
+from sluice.testing import LocalS3, unique_name, wait_for
+from tests.e2e.loaders import kill_at_a_commit, start_loader
+
+
+@pytest.fixture
+def s3() -> Iterator[LocalS3]:
+    with LocalS3() as server:
+        yield server
+
+
+@pytest.fixture
+def bucket(s3: LocalS3) -> Iterator[tuple[Any, str]]:
+    client = s3.client()
+    name = unique_name("b").replace("_", "-")
+    client.create_bucket(Bucket=name)
+    yield client, name
+    client.close()
+
+
+def source(s3: LocalS3, path: str, **config: Any) -> str:
+    return (
+        f"LOAD DATA S3 '{path}' CONFIG '{json.dumps({**s3.config, **config})}' "
+        f"CREDENTIALS '{json.dumps(s3.credentials)}'"
+    )
+
+
+def csv(rows: range) -> bytes:
+    return "".join(f"{i},n{i}\n" for i in rows).encode()
+
+
+def files(db: sluice.Connection) -> list[tuple[str, str]]:
+    return db.execute(
+        "SELECT FILE_NAME, FILE_STATE FROM information_schema.PIPELINES_FILES ORDER BY 1"
+    ).fetchall()
+
+
+def test_objects_load_once_and_a_reupload_loads_again(
+    db: sluice.Connection, s3: LocalS3, bucket: tuple[Any, str]
+) -> None:
+    client, name = bucket
+    client.put_object(Bucket=name, Key="in/a.csv", Body=csv(range(0, 100)))
+    client.put_object(Bucket=name, Key="in/b.csv", Body=csv(range(100, 200)))
+    client.put_object(Bucket=name, Key="other/c.csv", Body=csv(range(900, 901)))
+    db.execute("CREATE TABLE t (id BIGINT, name VARCHAR)")
+    db.execute(
+        f"CREATE PIPELINE p AS {source(s3, f'{name}/in/*.csv', relist_seconds=0)} INTO TABLE t "
+        "FIELDS TERMINATED BY ','"
+    )
+    db.execute("START PIPELINE p FOREGROUND")
+    assert db.execute("SELECT count(*), sum(id) FROM t").fetchone() == (200, sum(range(200)))
+    shown = files(db)
+    assert [state for _, state in shown] == ["Loaded", "Loaded"]
+    assert all(f.startswith(f"s3://{name}/in/") and "#" in f for f, _ in shown)
+    assert db.execute("START PIPELINE p FOREGROUND").fetchall() == []  # nothing loads twice
+    # the same key uploaded again is another object (another ETag): it loads again
+    client.put_object(Bucket=name, Key="in/a.csv", Body=csv(range(1000, 1010)))
+    db.execute("START PIPELINE p FOREGROUND")
+    assert db.execute("SELECT count(*) FROM t WHERE id >= 1000").fetchone() == (10,)
+    assert len([f for f, _ in files(db) if "/in/a.csv#" in f]) == 2
+
+
+def test_large_compressed_and_parquet_objects_load_in_pieces(
+    db: sluice.Connection, s3: LocalS3, bucket: tuple[Any, str]
+) -> None:
+    client, name = bucket
+    client.put_object(Bucket=name, Key="big.csv", Body=csv(range(0, 3000)))
+    client.put_object(Bucket=name, Key="small.csv.gz", Body=gzip.compress(csv(range(3000, 4000))))
+    out = io.BytesIO()
+    table = pa.table({"id": list(range(4000, 5000)), "name": [f"n{i}" for i in range(4000, 5000)]})
+    pq.write_table(table, out, row_group_size=100)
+    client.put_object(Bucket=name, Key="rows.parquet", Body=out.getvalue())
+    db.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR)")
+    db.execute(
+        f"CREATE PIPELINE c AS {source(s3, f'{name}/*.csv*', max_bytes_per_batch=4000)} "
+        "INTO TABLE t FIELDS TERMINATED BY ','"
+    )
+    db.execute(
+        f"CREATE PIPELINE q AS {source(s3, f'{name}/*.parquet', max_bytes_per_batch=1)} "
+        "INTO TABLE t FORMAT PARQUET (id <- id, name <- name)"
+    )
+    batches = db.execute("START PIPELINE c FOREGROUND").fetchall()
+    assert len(batches) >= 10  # ~40 KB of CSV, at most ~4 KB a batch
+    parquet = db.execute("START PIPELINE q FOREGROUND").fetchall()
+    assert [b[1] for b in parquet] == [100] * 10  # one row group a batch
+    assert db.execute("SELECT count(*), sum(id), count(DISTINCT name) FROM t").fetchone() == (
+        5000,
+        sum(range(5000)),
+        5000,
+    )
+
+
+def test_a_prefix_of_more_objects_than_a_listing_page(
+    db: sluice.Connection, s3: LocalS3, bucket: tuple[Any, str]
+) -> None:
+    client, name = bucket
+    for i in range(1_050):
+        client.put_object(Bucket=name, Key=f"p/{i:05d}.json", Body=json.dumps({"id": i}).encode())
+    db.execute("CREATE TABLE t (id BIGINT)")
+    db.execute(
+        f"CREATE PIPELINE p AS {source(s3, f'{name}/p/', files_per_batch=500)} INTO TABLE t "
+        "FORMAT JSON (id <- id)"
+    )
+    db.execute("START PIPELINE p FOREGROUND")
+    assert db.execute("SELECT count(*), count(DISTINCT id) FROM t").fetchone() == (1050, 1050)
+
+
+def test_s3_problems_are_named(db: sluice.Connection, s3: LocalS3, bucket: tuple[Any, str]) -> None:
+    _, name = bucket
+    db.execute("CREATE TABLE t (id BIGINT)")
+    with pytest.raises(sluice.SluiceError, match="S3 bucket 'nope-nope' does not exist"):
+        db.execute(f"CREATE PIPELINE p AS {source(s3, 'nope-nope/x*')} INTO TABLE t")
+    with pytest.raises(sluice.SluiceError, match=r"unknown S3 CREDENTIALS key\(s\) \['password'\]"):
+        db.execute(
+            f"CREATE PIPELINE p AS LOAD DATA S3 '{name}/x' CREDENTIALS '{{\"password\": 1}}' "
+            "INTO TABLE t"
+        )
+    with pytest.raises(sluice.SluiceError, match="unknown S3 CONFIG key"):
+        db.execute(f"CREATE PIPELINE p AS {source(s3, f'{name}/x', regoin='x')} INTO TABLE t")
+    db.execute(f"CREATE PIPELINE p AS {source(s3, f'{name}/x')} INTO TABLE t")
+    shown = db.execute("SHOW CREATE PIPELINE p").fetchone()
+    assert shown is not None and "testing" not in str(shown)  # the secret key is not shown
+
+
+@pytest.mark.parametrize("store", ["duckdb", "postgresql"])
+def test_sigkill_torture_on_s3_is_exactly_once(
+    store: str,
+    db_path: str,
+    request: pytest.FixtureRequest,
+    s3: LocalS3,
+    bucket: tuple[Any, str],
+) -> None:
+    """Loaders killed again and again (at random and inside commits) while objects arrive:
+    at the end every row of every object is in the table once and every object is Loaded."""
+    client, name = bucket
+    database = str(request.getfixturevalue("pg_url")) if store == "postgresql" else db_path
+    objects, per = 60, 200
+    for k in range(objects // 2):
+        client.put_object(Bucket=name, Key=f"{k:03d}.csv", Body=csv(range(k * per, k * per + per)))
+    with sluice.connect(database) as db:
+        db.execute("CREATE TABLE t (id BIGINT, name VARCHAR)")
+        db.execute(
+            f"CREATE PIPELINE p AS {source(s3, f'{name}/*.csv', files_per_batch=2)} "
+            "INTO TABLE t FIELDS TERMINATED BY ','"
+        )
+        db.execute("START PIPELINE p")
+    rnd = random.Random(store)
+    progress = []
+    for k in range(8):
+        if k == 3:  # more objects arrive while the loaders come and go
+            for j in range(objects // 2, objects):
+                body = csv(range(j * per, j * per + per))
+                client.put_object(Bucket=name, Key=f"{j:03d}.csv", Body=body)
+        with start_loader(database, mark=k % 2 == 1) as proc:
+            if k % 2:
+                kill_at_a_commit(proc, commits=rnd.randint(1, 3))
+            else:
+                time.sleep(rnd.uniform(0.2, 0.8))  # a random kill point, not a wait
+                os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        rows, distinct = _counts(database)
+        assert rows == distinct, "a row was loaded twice"
+        progress.append(rows)
+    assert len([r for r in progress if 0 < r < objects * per]) >= 3, progress
+    with sluice.connect(database) as db:
+        loaded = (
+            "SELECT count(*) FROM information_schema.PIPELINES_FILES WHERE FILE_STATE = 'Loaded'"
+        )
+        wait_for(lambda: db.execute(loaded).fetchone() == (objects,), 120, "every object loaded")
+        db.execute("STOP PIPELINE p")
+    assert _counts(database) == (objects * per, objects * per)
+
+
+def _counts(database: str) -> tuple[int, int]:
+    sql = "SELECT count(*), count(DISTINCT id) FROM t"
+    if database.startswith("postgresql://"):
+        with psycopg.connect(database) as con:
+            found = con.execute(sql).fetchone()
+    else:
+        with duckdb.connect(database, read_only=True) as con:
+            found = con.execute(sql).fetchone()
+    assert found is not None
+    return int(found[0]), int(found[1])
