@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import sluice
+from sluice.sources.s3 import S3Source
 from sluice.testing import LocalS3, unique_name, wait_for
 from tests.e2e.loaders import kill_at_a_commit, start_loader
 
@@ -201,3 +202,25 @@ def _counts(database: str) -> tuple[int, int]:
             found = con.execute(sql).fetchone()
     assert found is not None
     return int(found[0]), int(found[1])
+
+
+def test_listing_is_paged_and_only_new_keys_are_asked_for_between_full_listings(
+    s3: LocalS3, bucket: tuple[Any, str]
+) -> None:
+    client, name = bucket
+    for i in range(5):
+        client.put_object(Bucket=name, Key=f"k{i}.csv", Body=b"1\n")
+    source = S3Source(f"{name}/*.csv", {**s3.config, "relist_seconds": 3600}, s3.credentials)
+    asked: list[dict[str, Any]] = []
+    source._client.meta.events.register(
+        "before-call.s3.ListObjectsV2",
+        lambda params, **_: asked.append(dict(params["query_string"])),
+    )
+    try:
+        assert len(source.latest()) == 5
+        client.put_object(Bucket=name, Key="k9.csv", Body=b"2\n")
+        assert len(source.latest()) == 6
+        assert [a["start-after"] for a in asked] == ["", "k4.csv"]  # the second: new keys only
+        assert all(a["max-keys"] == 1000 for a in asked)
+    finally:
+        source.close()
