@@ -150,3 +150,8 @@ def test_sources_not_read_yet_are_refused_by_name(db: sluice.Connection) -> None
     ):
         with pytest.raises(sluice.NotSupportedError, match=re.escape(says)):
             db.execute(f"CREATE PIPELINE p AS LOAD DATA {source} INTO TABLE t")
+    with pytest.raises(sluice.NotSupportedError, match="TRAILING NULLCOLS is not supported yet"):
+        db.execute(
+            "CREATE PIPELINE p AS LOAD DATA FS '/tmp/x*' INTO TABLE t FIELDS TERMINATED BY ',' "
+            "TRAILING NULLCOLS"
+        )

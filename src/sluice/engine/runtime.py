@@ -62,6 +62,11 @@ def check_supported(defn: ast.CreatePipeline) -> list[str]:
             "decides itself what a duplicate does"
         )
     fmt = defn.format
+    if isinstance(fmt, ast.CsvSpec) and fmt.trailing_nullcols:
+        raise NotSupportedError(
+            "TRAILING NULLCOLS is not supported yet: a CSV record with fewer fields than the "
+            "column list is a parse error (SKIP PARSER ERRORS keeps it in PIPELINES_ERRORS)"
+        )
     if defn.source.kind == "KAFKA" and isinstance(fmt, ast.CsvSpec) and fmt.ignore_lines:
         raise NotSupportedError("IGNORE n LINES applies to file sources, not KAFKA")
     if (

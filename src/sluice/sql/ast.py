@@ -27,6 +27,7 @@ class CsvSpec:
     lines_terminated_by: str = "\n"
     ignore_lines: int = 0
     null_defined_by: str | None = None
+    trailing_nullcols: bool = False  # TRAILING NULLCOLS: short records fill with NULL
     explicit: bool = False  # FORMAT CSV was written (it is the default)
     kind: ClassVar[str] = "CSV"
 

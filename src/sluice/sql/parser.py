@@ -298,6 +298,8 @@ class _Parser:
                 self.expect("LINES")
             elif self.accept("NULL", "DEFINED", "BY"):
                 self.set_once(csv, "null_defined_by", self.string(), tok)
+            elif self.accept("TRAILING", "NULLCOLS"):
+                self.set_once(csv, "trailing_nullcols", True, tok)
             else:
                 break
         if fmt is not None and len(csv) > 0:

@@ -163,6 +163,8 @@ def _format(fmt: ast.FormatSpec) -> list[str]:
         out.append(f"IGNORE {fmt.ignore_lines} LINES")
     if fmt.null_defined_by is not None:
         out.append(f"NULL DEFINED BY {string(fmt.null_defined_by)}")
+    if fmt.trailing_nullcols:
+        out.append("TRAILING NULLCOLS")
     return out
 
 
