@@ -325,7 +325,6 @@ class _Schema:
     def _decode_each(self, bodies: pa.Array, index: np.ndarray) -> _Decoded:
         """One body at a time with fastavro: the bad ones named, the others decoded (through
         Polars again where it reads the schema, else here)."""
-        import fastavro
 
         good: list[int] = []
         values: list[Any] = []
@@ -333,13 +332,7 @@ class _Schema:
         for k, raw in enumerate(bodies.to_pylist()):
             stream = io.BytesIO(raw)
             try:
-                value = fastavro.schemaless_reader(
-                    stream,
-                    self.parsed,
-                    None,
-                    return_record_name=True,
-                    return_record_name_override=True,
-                )
+                value = self._read_one(stream)
             except Exception as exc:
                 errors.append(
                     RecordError(
@@ -371,6 +364,14 @@ class _Schema:
                 return decoded
         return _Decoded(self._python_columns(values), index[keep], errors)
 
+    def _read_one(self, stream: io.BytesIO) -> Any:
+        """One record from ``stream`` with fastavro (a record in a wide union as (name, value))."""
+        import fastavro
+
+        return fastavro.schemaless_reader(
+            stream, self.parsed, None, return_record_name=True, return_record_name_override=True
+        )
+
     def decode_container(self, data: bytes, meta: Mapping[str, bytes], body_at: int) -> _Decoded:
         """A whole object container file."""
         import fastavro
@@ -399,22 +400,13 @@ class _Schema:
 
     def decode_stream(self, data: bytes) -> _Decoded:
         """A file of bare bodies one after another (no boundaries: read one by one)."""
-        import fastavro
 
         stream = io.BytesIO(data)
         values: list[Any] = []
         while stream.tell() < len(data):
             at = stream.tell()
             try:
-                values.append(
-                    fastavro.schemaless_reader(
-                        stream,
-                        self.parsed,
-                        None,
-                        return_record_name=True,
-                        return_record_name_override=True,
-                    )
-                )
+                values.append(self._read_one(stream))
             except Exception as exc:
                 reason = f"bytes from {at} are not an Avro record of {self.name}: {exc}"
                 return _Decoded(
