@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from sluice.errors import ParseError
 from sluice.sql import ast, parse, render
+from sluice.sql.render import ident as render_ident
 
 PROFILE = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -119,8 +120,27 @@ lifecycle = st.one_of(
         names,
         offsets=st.none() | st.sampled_from(["EARLIEST", "LATEST", '{"0": 1}']),
         batch_interval=optional_count,
+        max_partitions_per_batch=optional_count,
+        config=st.none() | texts,
+        credentials_keys=st.lists(st.tuples(names, texts), max_size=2).map(tuple),
+        out_of_order=st.none() | st.booleans(),
+        reload_transform=st.booleans(),
         drop_file=st.none() | texts,
-    ).filter(lambda a: a.offsets or a.batch_interval is not None or a.drop_file is not None),
+        drop_partition=st.none() | texts,
+        drop_orphan_files=st.booleans(),
+    ).filter(lambda a: render(a) != f"ALTER PIPELINE {render_ident(a.name)}"),
+    st.builds(
+        ast.CreateLink,
+        names,
+        st.sampled_from(["KAFKA", "S3", "AZURE", "GCS", "HDFS", "HTTP"]),
+        config=st.none() | texts,
+        credentials=st.none() | texts,
+        description=st.none() | texts,
+    ),
+    st.builds(ast.DropLink, names, st.booleans()),
+    st.builds(ast.ShowLinks, st.none() | names),
+    st.builds(ast.ExtractPipeline, names, texts),
+    st.builds(ast.ProfilePipeline, names),
     st.builds(ast.ReplayErrors, names, st.none() | expressions()),
     st.builds(ast.ClearErrors, st.none() | names),
 )

@@ -12,7 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from sluice.engine import procedures
+from sluice.engine import links, procedures
 from sluice.engine.rejects import diagnose, without
 from sluice.engine.runner import PipelineRunner, describe, record_failure
 from sluice.engine.runtime import (
@@ -21,7 +21,8 @@ from sluice.engine.runtime import (
     check_supported,
     split_settings,
 )
-from sluice.errors import CatalogError, SluiceError
+from sluice.errors import CatalogError, NotSupportedError, SluiceError
+from sluice.options import json_object
 from sluice.result import Result
 from sluice.sources import build_source
 from sluice.sql import ast, parse, render
@@ -60,6 +61,11 @@ class Engine:
             ast.CreateProcedure: procedures.create,
             ast.DropProcedure: procedures.drop,
             ast.ShowCreateProcedure: procedures.show_create,
+            ast.CreateLink: self._create_link,
+            ast.DropLink: links.drop,
+            ast.ShowLinks: links.show,
+            ast.ExtractPipeline: self._extract,
+            ast.ProfilePipeline: self._profile,
         }
 
     def execute(self, stmt: ast.Statement, store: Store) -> Result:
@@ -113,7 +119,7 @@ class Engine:
     # -- statements ---------------------------------------------------------------------------
 
     def _create(self, stmt: ast.CreatePipeline, store: Store) -> Result:
-        warnings = check_supported(stmt)
+        warnings = check_supported(links.resolve(stmt, store))
         existing = {r.name.lower(): r for r in store.pipelines()}.get(stmt.name.lower())
         if existing is not None and not stmt.or_replace:
             if stmt.if_not_exists:
@@ -125,14 +131,20 @@ class Engine:
         defn = dataclasses.replace(stmt, or_replace=False, if_not_exists=False)
         if existing is not None:
             defn = dataclasses.replace(defn, name=existing.name)
-        runtime = PipelineRuntime(defn, store)  # validates table, columns, format, source
+        self._check(defn, store)
+        state = existing.state if existing is not None else STOPPED
+        self._save(store, defn, state, replace=existing is not None)
+        return Result(warnings=warnings)
+
+    @staticmethod
+    def _check(defn: ast.CreatePipeline, store: Store) -> None:
+        """Raise, naming the problem, if ``defn`` cannot run: its table, columns, format,
+        transform and source are built, and the source reached."""
+        runtime = PipelineRuntime(defn, store)
         try:
             runtime.source.check()
         finally:
             runtime.close()
-        state = existing.state if existing is not None else STOPPED
-        self._save(store, defn, state, replace=existing is not None)
-        return Result(warnings=warnings)
 
     def _start(self, stmt: ast.StartPipeline, store: Store) -> Result:
         if stmt.name is None:
@@ -309,39 +321,92 @@ class Engine:
         return Result(rowcount=store.clear_errors(name))
 
     def _alter(self, stmt: ast.AlterPipeline, store: Store) -> Result:
+        if stmt.refused:
+            raise NotSupportedError(
+                f"ALTER PIPELINE … {', '.join(stmt.refused)} is not supported (nothing was changed)"
+            )
         defn = self._definition(store, stmt.name)
         name = defn.name
-        changes = {
-            key: getattr(stmt, key)
-            for key in (
-                "batch_interval",
-                "max_offsets_per_batch_partition",
-                "max_retries_per_batch_partition",
-                "transform",
-                "stop_on_error",
-            )
-            if getattr(stmt, key) is not None
-        }
-        if changes:
-            changed = dataclasses.replace(defn, **changes)
-            check_supported(changed)
+        changed = _altered(defn, stmt)
+        if changed != defn:
+            warnings = check_supported(links.resolve(changed, store))
+            if (changed.source, changed.format) != (defn.source, defn.format):
+                self._check(changed, store)  # a bad setting is named now, not by the next batch
             self._save(store, changed, self._record(store, name).state, replace=True)
+        else:
+            warnings = []
         if stmt.drop_file is not None:
             store.set_cursors(name, defn.source.kind, {stmt.drop_file: 0})
+        if stmt.drop_partition is not None:
+            self._drop_cursors(store, name, [stmt.drop_partition])
+        if stmt.drop_orphan_files or stmt.drop_orphan_partitions:
+            present = self._offsets(store, changed, "EARLIEST")
+            orphans = [p for p in store.cursors(name) if p not in present]
+            self._drop_cursors(store, name, orphans)
         if stmt.offsets is not None:
-            self._set_offsets(store, defn, stmt.offsets)
-        return Result()
+            self._set_offsets(store, changed, stmt.offsets)
+        if stmt.reload_transform:
+            with self._lock:
+                if self._running(name):
+                    self._halt(name)
+                    self._spawn(name)  # a new runner runs the transform afresh
+        return Result(warnings=warnings)
+
+    def _drop_cursors(self, store: Store, name: str, partitions: list[str]) -> None:
+        with self._lock:
+            running = self._running(name)
+            if running:
+                self._halt(name)  # its in-flight batch must not race the change
+            try:
+                store.drop_cursors(name, partitions)
+            finally:
+                if running:
+                    self._spawn(name)
+
+    def _offsets(self, store: Store, defn: ast.CreatePipeline, which: str) -> dict[str, int]:
+        """The source's EARLIEST or LATEST offsets, read holding no lock."""
+        resolved = links.resolve(defn, store)
+        config, credentials, _, _ = split_settings(resolved)
+        source = build_source(
+            resolved.source, config=config, credentials=credentials, pipeline=defn.name
+        )
+        try:
+            return source.earliest() if which == "EARLIEST" else source.latest()
+        finally:
+            source.close()
+
+    def _create_link(self, stmt: ast.CreateLink, store: Store) -> Result:
+        """CREATE LINK; OR REPLACE also restarts the running pipelines that use the link, so
+        their next batch connects with the new settings."""
+        result = links.create(stmt, store)
+        if stmt.or_replace:
+            with self._lock:
+                for record in store.pipelines():
+                    if links.uses(record.definition, stmt.name) and self._running(record.name):
+                        self._halt(record.name)
+                        self._spawn(record.name)
+        return result
+
+    def _extract(self, stmt: ast.ExtractPipeline, store: Store) -> Result:
+        name = self._record(store, stmt.name).name
+        if self._running(name) or name in self._foreground:
+            raise CatalogError(f"pipeline {name} is running; stop it to EXTRACT from it")
+        runtime = PipelineRuntime(self._definition(store, name), store)
+        try:
+            return runtime.extract_to_file(store, stmt)
+        finally:
+            runtime.close()
+
+    def _profile(self, stmt: ast.ProfilePipeline, store: Store) -> Result:
+        runtime = PipelineRuntime(self._definition(store, stmt.name), store)
+        try:
+            return runtime.profile(store)
+        finally:
+            runtime.close()
 
     def _set_offsets(self, store: Store, defn: ast.CreatePipeline, value: str) -> None:
         if value in ("EARLIEST", "LATEST"):  # read from the source first, holding no lock
-            config, credentials, _, _ = split_settings(defn)
-            source = build_source(
-                defn.source, config=config, credentials=credentials, pipeline=defn.name
-            )
-            try:
-                offsets = source.earliest() if value == "EARLIEST" else source.latest()
-            finally:
-                source.close()
+            offsets = self._offsets(store, defn, value)
         else:
             offsets = _offsets_json(value)
         with self._lock:
@@ -353,6 +418,72 @@ class Engine:
             finally:
                 if running:
                     self._spawn(defn.name)
+
+
+_ALTERED_SETTINGS = (
+    "batch_interval",
+    "max_partitions_per_batch",
+    "max_offsets_per_batch_partition",
+    "max_retries_per_batch_partition",
+    "resource_pool",
+    "transform",
+    "stop_on_error",
+    "out_of_order",
+    "offsets_metadata_gc",
+)
+
+
+def _altered(defn: ast.CreatePipeline, stmt: ast.AlterPipeline) -> ast.CreatePipeline:
+    """The definition with ALTER PIPELINE's settings applied (offsets and drops aside)."""
+    changes: dict[str, Any] = {
+        key: getattr(stmt, key) for key in _ALTERED_SETTINGS if getattr(stmt, key) is not None
+    }
+    src = defn.source
+    config = _json_changed(src.config, stmt.config, stmt.config_keys, "CONFIG")
+    credentials = _json_changed(
+        src.credentials, stmt.credentials, stmt.credentials_keys, "CREDENTIALS"
+    )
+    link = src.link
+    if stmt.link is not None:
+        if src.kind != "LINK":
+            raise CatalogError(
+                f"pipeline {defn.name} reads LOAD DATA {src.kind}, not a link: SET LINK applies "
+                "to a pipeline created with LOAD DATA LINK"
+            )
+        link = stmt.link
+    changes["source"] = dataclasses.replace(src, config=config, credentials=credentials, link=link)
+    if stmt.csv:
+        if not isinstance(defn.format, ast.CsvSpec):
+            raise CatalogError(
+                f"pipeline {defn.name} reads FORMAT {defn.format.kind}: FIELDS and LINES "
+                "apply to FORMAT CSV"
+            )
+        csv: dict[str, Any] = dict(stmt.csv)
+        changes["format"] = dataclasses.replace(defn.format, **csv)
+    return dataclasses.replace(defn, **changes)
+
+
+def _json_changed(
+    current: str | None, whole: str | None, keys: tuple[tuple[str, str], ...], what: str
+) -> str | None:
+    """SET CONFIG '<json>' replaces the clause; SET CONFIG ::key = 'value' changes one key (a
+    value that reads as a JSON number or true/false is kept as one: '64' sets 64)."""
+    if whole is not None:
+        json_object(whole, f"SET {what}", CatalogError)  # checked now, not at the next batch
+        current = whole
+    if keys:
+        merged = json_object(current, what, CatalogError)
+        merged.update({k: _scalar(v) for k, v in keys})
+        current = json.dumps(merged)
+    return current
+
+
+def _scalar(text: str) -> Any:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, int | float | bool) else text
 
 
 def _stored_lineage(rows: pa.Table, stored: list[Rejected]) -> pa.Table:

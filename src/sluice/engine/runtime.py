@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -13,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from sluice.engine import procedures
+from sluice.engine import links, procedures
 from sluice.engine.batch import Batch, SkipPolicy
 from sluice.engine.rejects import diagnose, without
 from sluice.errors import (
@@ -32,7 +33,7 @@ from sluice.sources import Source, build_source
 from sluice.sql import ast
 from sluice.stores.base import BatchOutcome, Store
 from sluice.transforms.program import OPTIONS as TRANSFORM_OPTIONS
-from sluice.transforms.program import ProgramTransform
+from sluice.transforms.program import ProgramTransform, frame
 from sluice.transforms.python import PythonTransform
 from sluice.vocab import META_COLUMNS, ROW_COLUMN, PartitionBatch, Rejected, TableInfo, is_text
 
@@ -48,6 +49,7 @@ FOREGROUND_WAIT_SECONDS = 10.0  # how long a FOREGROUND / TEST batch waits to re
 # turn on or off (it keeps one cursor per partition, and trims old batch records itself).
 _NO_EFFECT = {
     "resource_pool": "RESOURCE POOL",
+    "retry_options": "RETRY_OPTIONS",
     "aggregator": "AGGREGATOR",
     "out_of_order": "ENABLE/DISABLE OUT_OF_ORDER OPTIMIZATION",
 }
@@ -134,6 +136,7 @@ class PipelineRuntime:
     """Everything needed to run batches of one pipeline definition. One thread at a time."""
 
     def __init__(self, defn: ast.CreatePipeline, store: Store) -> None:
+        defn = links.resolve(defn, store)  # LOAD DATA LINK: the source the link names
         self.defn = defn
         self.name = defn.name
         self._procedure = procedures.load(store, defn.table) if defn.into_procedure else None
@@ -413,6 +416,65 @@ class PipelineRuntime:
             for r in loaded.fetchall()
         ]
         return Result(["STAGE", "SOURCE", "ROW"], shown)
+
+    def extract_to_file(self, store: Store, stmt: ast.ExtractPipeline) -> Result:
+        """EXTRACT PIPELINE … INTO OUTFILE: the next batch's raw records (or a partition's, or
+        a range of its offsets) written as a transform program reads them on standard input
+        (Kafka messages each after an 8-byte little-endian length; files as they are), so
+        ``program < file`` runs the transform on them. Nothing is loaded; no cursor moves."""
+        if self.format.reads_files:
+            raise NotSupportedError(
+                "EXTRACT PIPELINE writes raw records; the files of a FORMAT PARQUET pipeline are "
+                "read by the format itself: read the files"
+            )
+        if os.path.exists(stmt.outfile):
+            raise SourceError(f"{stmt.outfile} exists; EXTRACT … INTO OUTFILE does not overwrite")
+        cursors = store.cursors(self.name)
+        limit = self.max_offsets
+        if stmt.partition is not None and stmt.start is not None and stmt.end is not None:
+            if stmt.end <= stmt.start:
+                raise SourceError(f"OFFSETS {stmt.start} TO {stmt.end}: an empty range")
+            cursors = {**cursors, stmt.partition: stmt.start}
+            limit = stmt.end - stmt.start
+        parts = self.source.extract(cursors, limit, FOREGROUND_WAIT_SECONDS, stop_at_end=True)
+        if stmt.partition is not None:
+            parts = [p for p in parts if p.partition == stmt.partition]
+        rows = []
+        with open(stmt.outfile, "xb") as out:
+            for part in parts:
+                data = part.data if part.data is not None else frame(part.records)
+                out.write(data)
+                rows.append((part.partition, part.start or 0, part.end, part.count, len(data)))
+        return Result(["PARTITION", "START", "END", "RECORDS", "BYTES"], rows)
+
+    def profile(self, store: Store) -> Result:
+        """PROFILE PIPELINE: the next batch through every stage, its load rolled back: each
+        stage's rows, megabytes and seconds."""
+        shown: list[tuple[str, int, float, float]] = []
+        t = time.perf_counter()
+
+        def stage(name: str, rows: int, nbytes: float) -> None:
+            nonlocal t
+            now = time.perf_counter()
+            shown.append((name, rows, round(nbytes / 1e6, 3), round(now - t, 6)))
+            t = now
+
+        parts = self.extract(store.cursors(self.name), FOREGROUND_WAIT_SECONDS, stop_at_end=True)
+        stage("extract", sum(p.count for p in parts), sum(p.nbytes for p in parts))
+        if parts and self.program is not None:
+            parts = self.program.run(parts)
+            stage("transform", sum(p.count for p in parts), sum(p.nbytes for p in parts))
+        parsed = Batch.parse(self.format, parts)
+        stage("parse", parsed.rows.num_rows, parsed.rows.nbytes)
+        batch = self._typed(parsed)
+        if self.python is not None:
+            stage("python", batch.rows.num_rows, batch.rows.nbytes)
+        rows = self.rows(batch)
+        reason = store.trial_load(self.plan_for(rows), rows) if rows.num_rows else None
+        stage("load (rolled back)", rows.num_rows, rows.nbytes)
+        if reason is not None:
+            raise StoreError(f"the batch would fail to load: {reason}")
+        return Result(["STAGE", "ROWS", "MB", "SECONDS"], shown)
 
 
 def _records(stage: str, parts: Sequence[PartitionBatch], n: int) -> Shown:

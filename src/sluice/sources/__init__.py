@@ -23,8 +23,16 @@ NOT_YET = {
         "LOAD DATA HDFS is not supported yet: it needs Hadoop's Java client (libhdfs) or a "
         "WebHDFS endpoint, and an HDFS server to test against"
     ),
+    "STAGE": (
+        "LOAD DATA STAGE reads SingleStore Helios' Stage (a workspace's file store), which "
+        "Sluice does not have: load the files from a path (LOAD DATA FS) or a bucket "
+        "(LOAD DATA S3)"
+    ),
     "RABBITMQ": "LOAD DATA RABBITMQ is not supported yet",
-    "LINK": "LOAD DATA LINK is not supported yet (CREATE LINK is not built)",
+    "HTTP": "HTTP links are for SingleStore's SELECT … INTO and BACKUP; pipelines cannot read them",
+    "MONGODB": "MONGODB sources are not supported: Sluice does not read MongoDB's change streams",
+    "MYSQL": "MYSQL sources are not supported: Sluice does not read MySQL's binary log",
+    "LINK": "LOAD DATA LINK names a link the engine resolves first (CREATE LINK)",
 }
 
 
@@ -58,4 +66,4 @@ def build_source(
     )
 
 
-__all__ = ["SOURCES", "PartitionBatch", "Source", "build_source"]
+__all__ = ["NOT_YET", "SOURCES", "PartitionBatch", "Source", "build_source"]

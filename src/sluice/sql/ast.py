@@ -8,7 +8,7 @@ from typing import ClassVar
 
 @dataclass(frozen=True)
 class SourceSpec:
-    kind: str  # KAFKA | FS | S3 | AZURE | GCS | HDFS | RABBITMQ | LINK
+    kind: str  # KAFKA | FS | S3 | AZURE | GCS | HDFS | STAGE | RABBITMQ | LINK
     uri: str
     config: str | None = None  # JSON text
     credentials: str | None = None  # JSON text; never rendered for display
@@ -86,6 +86,7 @@ class CreatePipeline:
     skip_errors: str | None = None  # ALL | CONSTRAINT | DUPLICATE KEY | PARSER
     stop_on_error: bool | None = None
     resource_pool: str | None = None
+    retry_options: str | None = None  # RETRY_OPTIONS '<json>'
     out_of_order: bool | None = None
     offsets_metadata_gc: bool | None = None  # ENABLE/DISABLE OFFSETS METADATA GC
     into_procedure: bool = False
@@ -138,11 +139,26 @@ class AlterPipeline:
     name: str
     offsets: str | None = None  # EARLIEST | LATEST | JSON text
     batch_interval: int | None = None
+    max_partitions_per_batch: int | None = None
     max_offsets_per_batch_partition: int | None = None
     max_retries_per_batch_partition: int | None = None
+    resource_pool: str | None = None
     transform: Transform | None = None
     stop_on_error: bool | None = None
+    out_of_order: bool | None = None
+    offsets_metadata_gc: bool | None = None
+    config: str | None = None  # SET CONFIG '<json>': the whole CONFIG
+    credentials: str | None = None  # SET CREDENTIALS '<json>'; never rendered for display
+    config_keys: tuple[tuple[str, str], ...] = ()  # SET CONFIG ::key = 'value', ...
+    credentials_keys: tuple[tuple[str, str], ...] = ()
+    link: str | None = None  # SET LINK name
+    csv: tuple[tuple[str, str | bool], ...] = ()  # FIELDS / LINES: CsvSpec field → value
+    reload_transform: bool = False
     drop_file: str | None = None
+    drop_partition: str | None = None
+    drop_orphan_files: bool = False
+    drop_orphan_partitions: bool = False
+    refused: tuple[str, ...] = ()  # clauses parsed and kept, refused when run (as written)
 
 
 @dataclass(frozen=True)
@@ -184,6 +200,51 @@ class ShowCreateProcedure:
 
 
 @dataclass(frozen=True)
+class CreateLink:
+    """``CREATE [OR REPLACE] LINK [IF NOT EXISTS] name AS kind CONFIG … CREDENTIALS …``: where
+    and how to connect, named once and used by ``LOAD DATA LINK name '…'``."""
+
+    name: str
+    kind: str  # KAFKA | S3 | AZURE | GCS | HDFS | HTTP | MONGODB | MYSQL | RABBITMQ
+    config: str | None = None  # JSON text, shown by SHOW LINKS
+    credentials: str | None = None  # JSON text, never shown
+    description: str | None = None
+    or_replace: bool = False
+    if_not_exists: bool = False
+
+
+@dataclass(frozen=True)
+class DropLink:
+    name: str
+    if_exists: bool = False
+
+
+@dataclass(frozen=True)
+class ShowLinks:
+    database: str | None = None  # SHOW LINKS ON db
+
+
+@dataclass(frozen=True)
+class ExtractPipeline:
+    """``EXTRACT PIPELINE p [FROM 'partition' [OFFSETS a TO b]] INTO OUTFILE 'file'``: the raw
+    records of the next batch (or of a range) written to a file; nothing loaded, no cursor moved."""
+
+    name: str
+    outfile: str
+    partition: str | None = None
+    start: int | None = None
+    end: int | None = None
+
+
+@dataclass(frozen=True)
+class ProfilePipeline:
+    """``PROFILE PIPELINE p``: run the next batch as TEST PIPELINE does (nothing written) and
+    show the time and rows of every stage."""
+
+    name: str
+
+
+@dataclass(frozen=True)
 class Passthrough:
     """Any statement that is not a pipeline statement: it goes to the store unchanged."""
 
@@ -204,5 +265,10 @@ Statement = (
     | CreateProcedure
     | DropProcedure
     | ShowCreateProcedure
+    | CreateLink
+    | DropLink
+    | ShowLinks
+    | ExtractPipeline
+    | ProfilePipeline
     | Passthrough
 )

@@ -112,8 +112,9 @@ _COMMENTS = r"\s*(?:(?:--|#)[^\n]*(?:\n|$)\s*|/\*.*?\*/\s*)*"
 _PIPELINE_STATEMENT = re.compile(
     _COMMENTS + r"(?:(?:CREATE\s+(?:OR\s+REPLACE\s+)?(?:AGGREGATOR\s+)?PIPELINE"
     r"|(?:START|STOP)\s+(?:ALL\s+PIPELINES|PIPELINE)"
-    r"|(?:DROP|TEST|ALTER)\s+PIPELINE"
-    r"|SHOW\s+(?:PIPELINES|CREATE\s+PIPELINE)"
+    r"|(?:DROP|TEST|ALTER|EXTRACT|PROFILE)\s+PIPELINE"
+    r"|SHOW\s+(?:PIPELINES|CREATE\s+PIPELINE|LINKS)"
+    r"|CREATE\s+(?:OR\s+REPLACE\s+)?LINK|DROP\s+LINK"
     r"|REPLAY\s+ERRORS|CLEAR\s+PIPELINE\s+ERRORS"
     r"|DROP\s+PROCEDURE|SHOW\s+CREATE\s+PROCEDURE)\b"
     # a procedure of a pipeline (SingleStore's): its parameter is a QUERY(...)

@@ -13,7 +13,10 @@ from sluice.errors import ParseError
 from sluice.sql import ast
 from sluice.sql.lexer import Kind, Token, is_pipeline_statement, split_body, tokenize
 
-SOURCE_KINDS = ("KAFKA", "FS", "S3", "AZURE", "GCS", "HDFS", "RABBITMQ", "LINK")
+SOURCE_KINDS = (
+    "KAFKA", "FS", "S3", "AZURE", "GCS", "HDFS", "STAGE", "RABBITMQ", "LINK", "MONGODB", "MYSQL",
+)  # fmt: skip
+LINK_KINDS = ("KAFKA", "S3", "AZURE", "GCS", "HDFS", "HTTP", "MONGODB", "MYSQL", "RABBITMQ")
 _SKIP_KINDS = ("ALL", "CONSTRAINT", "DUPLICATE KEY", "PARSER")
 
 
@@ -118,10 +121,12 @@ class _Parser:
             raise self.error("unexpected text after the statement")
         return stmt
 
-    def create(self) -> ast.CreatePipeline | ast.CreateProcedure:
+    def create(self) -> ast.CreatePipeline | ast.CreateProcedure | ast.CreateLink:
         or_replace = self.accept("OR", "REPLACE")
         if self.accept("PROCEDURE"):
             return self.procedure(or_replace)
+        if self.accept("LINK"):
+            return self.link(or_replace)
         aggregator = self.accept("AGGREGATOR")
         self.expect("PIPELINE")
         if_not_exists = self.accept("IF", "NOT", "EXISTS")
@@ -173,6 +178,25 @@ class _Parser:
         if not statements:
             raise self.error("the procedure's body has no statement", begin)
         return ast.CreateProcedure(name, param, tuple(columns), statements, or_replace)
+
+    def link(self, or_replace: bool) -> ast.CreateLink:
+        if_not_exists = self.accept("IF", "NOT", "EXISTS")
+        if or_replace and if_not_exists:
+            raise self.error("OR REPLACE and IF NOT EXISTS cannot both be given")
+        name = self.qualified_ident("a link name")
+        self.expect("AS")
+        kind_tok = self.tok
+        kind = self.ident("a link type (" + ", ".join(LINK_KINDS) + ")").upper()
+        if kind not in LINK_KINDS:
+            raise self.error("expected a link type: " + ", ".join(LINK_KINDS), kind_tok)
+        opts: dict[str, Any] = {}
+        while self.tok.is_word("CONFIG", "CREDENTIALS", "DESCRIPTION"):
+            tok = self.advance()
+            word = tok.value.lower()
+            self.set_once(opts, word, self.string(f"{word.upper()} as a quoted string"), tok)
+        return ast.CreateLink(
+            name, kind, or_replace=or_replace, if_not_exists=if_not_exists, **opts
+        )
 
     def column_definition(self) -> tuple[str, str]:
         """``name TYPE`` in a QUERY(...) list: the type as written, up to the next top-level
@@ -239,6 +263,8 @@ class _Parser:
             self.set_once(opts, "stop_on_error", self.on_off(), tok)
         elif self.accept("RESOURCE", "POOL"):
             self.set_once(opts, "resource_pool", self.ident("a resource pool name"), tok)
+        elif self.accept("RETRY_OPTIONS"):
+            self.set_once(opts, "retry_options", self.string("RETRY_OPTIONS as a JSON string"), tok)
         elif self.at("ENABLE") or self.at("DISABLE"):
             enable = self.advance().is_word("ENABLE")
             if self.accept("OFFSETS", "METADATA", "GC"):
@@ -395,7 +421,9 @@ class _Parser:
         target = self.target()
         self.expect_punct("<-")
         path: tuple[str, ...] = ()
-        if not self.accept_punct("%"):
+        # ``%`` is the whole record; ``%::a::b`` (SingleStore's Avro form) is ``a::b``
+        whole = self.accept_punct("%")
+        if not whole or self.accept_punct("::"):
             keys = [self.path_key()]
             while self.accept_punct("::"):
                 keys.append(self.path_key())
@@ -492,7 +520,10 @@ class _Parser:
         head = self.lifecycle_name(if_word="RUNNING")
         return ast.StopPipeline(head["name"], head.get("flag", False))
 
-    def drop(self) -> ast.DropPipeline | ast.DropProcedure:
+    def drop(self) -> ast.DropPipeline | ast.DropProcedure | ast.DropLink:
+        if self.accept("LINK"):
+            if_exists = self.accept("IF", "EXISTS")
+            return ast.DropLink(self.qualified_ident("a link name"), if_exists)
         if self.accept("PROCEDURE"):
             if_exists = self.accept("IF", "EXISTS")
             return ast.DropProcedure(self.qualified_ident("a procedure name"), if_exists)
@@ -500,7 +531,11 @@ class _Parser:
         if_exists = self.accept("IF", "EXISTS")
         return ast.DropPipeline(self.qualified_ident("a pipeline name"), if_exists)
 
-    def show(self) -> ast.ShowPipelines | ast.ShowCreatePipeline | ast.ShowCreateProcedure:
+    def show(
+        self,
+    ) -> ast.ShowPipelines | ast.ShowCreatePipeline | ast.ShowCreateProcedure | ast.ShowLinks:
+        if self.accept("LINKS"):
+            return ast.ShowLinks(self.ident("a database name") if self.accept("ON") else None)
         if self.accept("PIPELINES"):
             return ast.ShowPipelines(self.string("a LIKE pattern") if self.accept("LIKE") else None)
         if self.accept("CREATE", "PROCEDURE"):
@@ -515,38 +550,131 @@ class _Parser:
         limit = self.integer("a row count") if self.accept("LIMIT") else None
         return ast.TestPipeline(name, limit, self.accept("STAGES"))
 
+    def extract(self) -> ast.ExtractPipeline:
+        self.expect("PIPELINE")
+        name = self.qualified_ident("a pipeline name")
+        partition = start = end = None
+        if self.accept("FROM"):
+            partition = self.string("the source partition as a quoted string")
+            if self.accept("OFFSETS"):
+                start = self.integer("the first offset")
+                self.expect("TO")
+                end = self.integer("the offset to stop before")
+        self.expect("INTO", "OUTFILE")
+        return ast.ExtractPipeline(name, self.string("the file name"), partition, start, end)
+
+    def profile(self) -> ast.ProfilePipeline:
+        self.expect("PIPELINE")
+        return ast.ProfilePipeline(self.qualified_ident("a pipeline name"))
+
     def alter(self) -> ast.AlterPipeline:
         self.expect("PIPELINE")
         opts: dict[str, Any] = {"name": self.qualified_ident("a pipeline name")}
-        start = self.i
+        start, in_set = self.i, False
         while self.tok.kind is not Kind.END and self.tok.value != ";":
-            tok = self.tok
-            if self.accept("SET", "OFFSETS"):
-                if self.tok.is_word("EARLIEST", "LATEST"):
-                    value = self.advance().value.upper()
-                else:
-                    value = self.string("EARLIEST, LATEST or a JSON object of offsets")
-                self.set_once(opts, "offsets", value, tok)
-            elif self.accept("SET", "BATCH_INTERVAL"):
-                self.set_once(opts, "batch_interval", self.integer("milliseconds"), tok)
-            elif self.accept("SET", "MAX_OFFSETS_PER_BATCH_PARTITION"):
-                count = self.integer("a count")
-                self.set_once(opts, "max_offsets_per_batch_partition", count, tok)
-            elif self.accept("SET", "MAX_RETRIES_PER_BATCH_PARTITION"):
-                count = self.integer("a count")
-                self.set_once(opts, "max_retries_per_batch_partition", count, tok)
-            elif self.accept("SET", "TRANSFORM"):
-                self.set_once(opts, "transform", self.transform(), tok)
-            elif self.accept("STOP_ON_ERROR"):
-                self.set_once(opts, "stop_on_error", self.on_off(), tok)
-            elif self.accept("DROP", "FILE"):
-                self.set_once(opts, "drop_file", self.string("a file name"), tok)
-            else:
-                raise self.error("expected SET OFFSETS, SET <option>, STOP_ON_ERROR or DROP FILE")
+            if self.accept("SET"):
+                in_set = True
+            if not ((in_set and self.alter_setting(opts)) or self.alter_clause(opts)):
+                raise self.error(
+                    "expected SET <setting>, ENABLE/DISABLE …, STOP_ON_ERROR, RELOAD TRANSFORM, "
+                    "DROP FILE/PARTITION/ORPHAN FILES, FIELDS or LINES"
+                )
             self.accept_punct(",")
         if self.i == start:
             raise self.error("expected what to change")
         return ast.AlterPipeline(**opts)
+
+    def alter_setting(self, opts: dict[str, Any]) -> bool:
+        """One setting after SET (SingleStore: ``SET a …, b …`` or ``SET a … SET b …``)."""
+        tok = self.tok
+        if self.accept("OFFSETS"):
+            if self.tok.is_word("EARLIEST", "LATEST"):
+                value = self.advance().value.upper()
+            else:
+                value = self.string("EARLIEST, LATEST or a JSON object of offsets")
+            self.set_once(opts, "offsets", value, tok)
+        elif self.tok.is_word("CONFIG", "CREDENTIALS"):
+            word = self.advance().value.lower()
+            if self.tok.kind is Kind.PUNCT and self.tok.value == "::":
+                self.set_once(opts, f"{word}_keys", self.key_values(), tok)
+            else:
+                self.set_once(opts, word, self.string(f"{word.upper()} as a JSON string"), tok)
+        elif self.tok.is_word(*_ALTER_COUNTS):
+            key = self.advance().value.lower()
+            self.set_once(opts, key, self.integer("a count" if "max" in key else "ms"), tok)
+        elif self.accept("RESOURCE", "POOL"):
+            self.set_once(opts, "resource_pool", self.ident("a resource pool name"), tok)
+        elif self.accept("TRANSFORM"):
+            self.set_once(opts, "transform", self.transform(), tok)
+        elif self.accept("LINK"):
+            self.set_once(opts, "link", self.qualified_ident("a link name"), tok)
+        elif self.accept("OFFSET", "CURSOR"):
+            self.ident("a cursor type")
+            self.refuse(opts, tok, "SET ")
+        elif self.accept("BATCH_MATCHES_SNAPSHOT"):
+            self.ident("ON, OFF or NONE")
+            self.refuse(opts, tok, "SET ")
+        elif self.accept("RETRY_OPTIONS"):
+            if self.tok.kind is Kind.PUNCT and self.tok.value == "::":
+                self.key_values()
+            else:
+                self.string("RETRY_OPTIONS as a JSON string")
+            self.refuse(opts, tok, "SET ")
+        else:
+            return False
+        return True
+
+    def alter_clause(self, opts: dict[str, Any]) -> bool:
+        tok = self.tok
+        if self.accept("STOP_ON_ERROR"):
+            if self.accept("NONE"):
+                self.refuse(opts, tok)
+            else:
+                self.set_once(opts, "stop_on_error", self.on_off(), tok)
+        elif self.at("ENABLE") or self.at("DISABLE"):
+            enable = self.advance().is_word("ENABLE")
+            if self.accept("OFFSETS", "METADATA", "GC"):
+                self.set_once(opts, "offsets_metadata_gc", enable, tok)
+            else:
+                self.expect("OUT_OF_ORDER", "OPTIMIZATION")
+                self.set_once(opts, "out_of_order", enable, tok)
+        elif self.accept("RELOAD", "TRANSFORM"):
+            opts["reload_transform"] = True
+        elif self.accept("DROP", "FILE"):
+            self.set_once(opts, "drop_file", self.string("a file name"), tok)
+        elif self.accept("DROP", "PARTITION"):
+            self.set_once(opts, "drop_partition", self.string("a partition id"), tok)
+        elif self.accept("DROP", "ORPHAN", "FILES"):
+            opts["drop_orphan_files"] = True
+        elif self.accept("DROP", "ORPHAN", "PARTITIONS"):
+            opts["drop_orphan_partitions"] = True
+        elif self.tok.is_word("FIELDS", "COLUMNS", "LINES"):
+            csv: dict[str, Any] = dict(opts.get("csv", ()))
+            if self.advance().is_word("LINES"):
+                self.lines_clause(csv)
+            else:
+                self.fields_clause(csv)
+            opts["csv"] = tuple(csv.items())
+        else:
+            return False
+        return True
+
+    def key_values(self) -> tuple[tuple[str, str], ...]:
+        """``::key = 'value'[, ::key = 'value' …]`` (SET CONFIG / CREDENTIALS of one key)."""
+        out = []
+        while True:
+            self.expect_punct("::")
+            key = self.path_key()
+            self.expect_punct("=")
+            out.append((key, self.string("the value as a quoted string")))
+            more = self.peek().kind is Kind.PUNCT and self.peek().value == "::"
+            if not (more and self.accept_punct(",")):
+                return tuple(out)
+
+    def refuse(self, opts: dict[str, Any], first: Token, prefix: str = "") -> None:
+        """Keep the clause from ``first`` to here, as written, to refuse it when run."""
+        clause = prefix + self.sql[first.start : self.tokens[self.i - 1].end]
+        opts["refused"] = (*opts.get("refused", ()), clause)
 
     def replay(self) -> ast.ReplayErrors:
         self.expect("ERRORS", "FOR", "PIPELINE")
@@ -571,4 +699,12 @@ STATEMENT_PARSERS: dict[str, Callable[[_Parser], ast.Statement]] = {
     "ALTER": _Parser.alter,
     "REPLAY": _Parser.replay,
     "CLEAR": _Parser.clear,
+    "EXTRACT": _Parser.extract,
+    "PROFILE": _Parser.profile,
 }
+_ALTER_COUNTS = (
+    "BATCH_INTERVAL",
+    "MAX_PARTITIONS_PER_BATCH",
+    "MAX_OFFSETS_PER_BATCH_PARTITION",
+    "MAX_RETRIES_PER_BATCH_PARTITION",
+)

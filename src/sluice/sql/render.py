@@ -88,6 +88,8 @@ def _options(stmt: ast.CreatePipeline) -> list[str]:
         value = getattr(stmt, key)
         if value is not None:
             out.append(f"{key.upper()} {value}")
+    if stmt.retry_options is not None:
+        out.append(f"RETRY_OPTIONS {string(stmt.retry_options)}")
     if stmt.out_of_order is not None:
         out.append(("ENABLE" if stmt.out_of_order else "DISABLE") + " OUT_OF_ORDER OPTIMIZATION")
     if stmt.offsets_metadata_gc is not None:
@@ -236,19 +238,108 @@ def _(stmt: ast.AlterPipeline, *, hide_secrets: bool = False) -> str:
         parts.append(f"SET OFFSETS {value}")
     for key in (
         "batch_interval",
+        "max_partitions_per_batch",
         "max_offsets_per_batch_partition",
         "max_retries_per_batch_partition",
     ):
         value = getattr(stmt, key)
         if value is not None:
             parts.append(f"SET {key.upper()} {value}")
+    if stmt.resource_pool is not None:
+        parts.append(f"SET RESOURCE POOL {ident(stmt.resource_pool)}")
+    for word, whole, keys in (
+        ("CONFIG", stmt.config, stmt.config_keys),
+        ("CREDENTIALS", stmt.credentials, stmt.credentials_keys),
+    ):
+        secret = hide_secrets and word == "CREDENTIALS"
+        if whole is not None:
+            parts.append(f"SET {word} " + ("'<hidden>'" if secret else string(whole)))
+        if keys:
+            pairs = (f"::{ident(k)} = " + ("'<hidden>'" if secret else string(v)) for k, v in keys)
+            parts.append(f"SET {word} " + ", ".join(pairs))
+    if stmt.link is not None:
+        parts.append(f"SET LINK {qualified(stmt.link)}")
     if stmt.transform is not None:
         parts.append("SET TRANSFORM " + render_transform(stmt.transform))
     if stmt.stop_on_error is not None:
         parts.append("STOP_ON_ERROR " + ("ON" if stmt.stop_on_error else "OFF"))
+    for flag, clause in ((stmt.out_of_order, "OUT_OF_ORDER OPTIMIZATION"),
+                         (stmt.offsets_metadata_gc, "OFFSETS METADATA GC")):  # fmt: skip
+        if flag is not None:
+            parts.append(("ENABLE " if flag else "DISABLE ") + clause)
+    if stmt.reload_transform:
+        parts.append("RELOAD TRANSFORM")
     if stmt.drop_file is not None:
         parts.append(f"DROP FILE {string(stmt.drop_file)}")
+    if stmt.drop_partition is not None:
+        parts.append(f"DROP PARTITION {string(stmt.drop_partition)}")
+    if stmt.drop_orphan_files:
+        parts.append("DROP ORPHAN FILES")
+    if stmt.drop_orphan_partitions:
+        parts.append("DROP ORPHAN PARTITIONS")
+    if stmt.csv:
+        parts += _csv_changes(dict(stmt.csv))
+    parts += stmt.refused
     return " ".join(parts)
+
+
+def _csv_changes(csv: dict[str, str | bool]) -> list[str]:
+    """ALTER PIPELINE's FIELDS / LINES, each value as given (defaults included)."""
+    fields, lines = [], []
+    if "fields_terminated_by" in csv:
+        fields.append(f"TERMINATED BY {string(str(csv['fields_terminated_by']))}")
+    if "enclosed_by" in csv:
+        opt = "OPTIONALLY " if csv.get("optionally_enclosed") else ""
+        fields.append(f"{opt}ENCLOSED BY {string(str(csv['enclosed_by']))}")
+    if "escaped_by" in csv:
+        fields.append(f"ESCAPED BY {string(str(csv['escaped_by']))}")
+    if "lines_starting_by" in csv:
+        lines.append(f"STARTING BY {string(str(csv['lines_starting_by']))}")
+    if "lines_terminated_by" in csv:
+        lines.append(f"TERMINATED BY {string(str(csv['lines_terminated_by']))}")
+    return ["FIELDS " + " ".join(fields)] * bool(fields) + ["LINES " + " ".join(lines)] * bool(
+        lines
+    )
+
+
+@render.register
+def _(stmt: ast.CreateLink, *, hide_secrets: bool = False) -> str:
+    head = "CREATE OR REPLACE LINK" if stmt.or_replace else "CREATE LINK"
+    if stmt.if_not_exists:
+        head += " IF NOT EXISTS"
+    out = f"{head} {qualified(stmt.name)} AS {stmt.kind}"
+    if stmt.config is not None:
+        out += f" CONFIG {string(stmt.config)}"
+    if stmt.credentials is not None:
+        out += " CREDENTIALS " + ("'<hidden>'" if hide_secrets else string(stmt.credentials))
+    if stmt.description is not None:
+        out += f" DESCRIPTION {string(stmt.description)}"
+    return out
+
+
+@render.register
+def _(stmt: ast.DropLink, *, hide_secrets: bool = False) -> str:
+    return "DROP LINK " + ("IF EXISTS " if stmt.if_exists else "") + qualified(stmt.name)
+
+
+@render.register
+def _(stmt: ast.ShowLinks, *, hide_secrets: bool = False) -> str:
+    return "SHOW LINKS" + (f" ON {ident(stmt.database)}" if stmt.database else "")
+
+
+@render.register
+def _(stmt: ast.ExtractPipeline, *, hide_secrets: bool = False) -> str:
+    out = f"EXTRACT PIPELINE {qualified(stmt.name)}"
+    if stmt.partition is not None:
+        out += f" FROM {string(stmt.partition)}"
+        if stmt.start is not None:
+            out += f" OFFSETS {stmt.start} TO {stmt.end}"
+    return out + f" INTO OUTFILE {string(stmt.outfile)}"
+
+
+@render.register
+def _(stmt: ast.ProfilePipeline, *, hide_secrets: bool = False) -> str:
+    return f"PROFILE PIPELINE {qualified(stmt.name)}"
 
 
 @render.register

@@ -40,6 +40,15 @@ class PipelineRecord:
 
 
 @dataclass(frozen=True)
+class LinkRecord:
+    name: str
+    type: str  # KAFKA | S3 | …
+    config: str | None  # JSON text, shown by SHOW LINKS
+    credentials: str | None  # JSON text, never shown
+    description: str | None = None
+
+
+@dataclass(frozen=True)
 class BatchOutcome:
     batch_id: int
     rows_loaded: int
@@ -54,9 +63,10 @@ VIEW_NAMES = (
     "PIPELINES_CURSORS",
     "PIPELINES_ERRORS",
     "PIPELINES_FILES",
+    "LINKS",
 )
 _VIEW_REF = re.compile(
-    r"\binformation_schema\s*\.\s*([`\"]?)(PIPELINES(?:_[A-Za-z_]+)?)\1(?![A-Za-z0-9_])",
+    r"\binformation_schema\s*\.\s*([`\"]?)(PIPELINES(?:_[A-Za-z_]+)?|LINKS)\1(?![A-Za-z0-9_])",
     re.IGNORECASE,
 )
 
@@ -136,7 +146,20 @@ class Store(ABC):
     def drop_procedure(self, name: str) -> None: ...
 
     @abstractmethod
+    def links(self) -> list[LinkRecord]: ...
+
+    @abstractmethod
+    def save_link(self, link: LinkRecord, *, replace: bool) -> None: ...
+
+    @abstractmethod
+    def drop_link(self, name: str) -> None: ...
+
+    @abstractmethod
     def cursors(self, name: str) -> dict[str, int]: ...
+
+    @abstractmethod
+    def drop_cursors(self, name: str, partitions: Sequence[str]) -> None:
+        """Forget these partitions' cursors (ALTER PIPELINE … DROP PARTITION / ORPHAN …)."""
 
     @abstractmethod
     def set_cursors(self, name: str, source_type: str, offsets: Mapping[str, int]) -> None:

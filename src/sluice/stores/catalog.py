@@ -7,7 +7,7 @@ quotes (``SELECT PIPELINE_NAME FROM information_schema.PIPELINES``) works on bot
 
 # Changed with any change to CATALOG or VIEWS: a store whose catalog is at this version skips
 # its DDL on open (so a role without DDL rights can use it).
-VERSION = "sluice catalog 3"
+VERSION = "sluice catalog 4"
 BATCHES_KEPT = 10_000  # per pipeline: the newest batch records kept
 TRIM_EVERY = 100  # a pipeline's older batch records are deleted once per this many batches
 
@@ -32,6 +32,9 @@ CREATE TABLE IF NOT EXISTS sluice.batch_partitions (
     earliest BIGINT, latest BIGINT NOT NULL, parsed_rows BIGINT NOT NULL, state VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS sluice.procedures (
     name VARCHAR PRIMARY KEY, definition VARCHAR NOT NULL, created TIMESTAMP NOT NULL);
+CREATE TABLE IF NOT EXISTS sluice.connection_links (
+    name VARCHAR PRIMARY KEY, type VARCHAR NOT NULL, config VARCHAR, credentials VARCHAR,
+    description VARCHAR, created TIMESTAMP NOT NULL);
 CREATE SEQUENCE IF NOT EXISTS sluice.error_ids;
 CREATE TABLE IF NOT EXISTS sluice.errors (
     error_id BIGINT NOT NULL, pipeline VARCHAR NOT NULL, batch_id BIGINT,
@@ -69,6 +72,10 @@ VIEWS = {
                CAST(NULL AS DOUBLE PRECISION) AS LAG_SECONDS,
                extract(epoch FROM updated) AS UPDATED_UNIX_TIMESTAMP
         FROM sluice.cursors WHERE source_type = 'KAFKA'""",
+    "LINKS": """
+        SELECT current_database() AS DATABASE_NAME, name AS LINK, type AS TYPE,
+               description AS DESCRIPTION, config AS CONFIG
+        FROM sluice.connection_links""",
     "PIPELINES_CURSORS": 'SELECT * FROM sluice."PIPELINES_OFFSETS"',
     "PIPELINES_ERRORS": """
         SELECT current_database() AS DATABASE_NAME, pipeline AS PIPELINE_NAME,

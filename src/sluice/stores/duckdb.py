@@ -67,9 +67,13 @@ class DuckDBStore(SQLStore):
         self._open: _RowStream | None = None
         self._staged = False  # a batch is registered as BATCH_RELATION
         if _con is None:
-            self._conn().execute(CATALOG)
-            for name, body in VIEWS.items():
-                self._conn().execute(f'CREATE OR REPLACE VIEW sluice."{name}" AS {body}')
+            try:
+                self._conn().execute(CATALOG)
+                for name, body in VIEWS.items():
+                    self._conn().execute(f'CREATE OR REPLACE VIEW sluice."{name}" AS {body}')
+            except BaseException:
+                self._con.close()  # a file that cannot take the catalog is not left open
+                raise
 
     def _conn(self) -> duckdb.DuckDBPyConnection:
         """The connection, once any query result still streaming from it is read to the end

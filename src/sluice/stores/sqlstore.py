@@ -20,7 +20,7 @@ from sluice.errors import CursorConflictError, StoreError
 from sluice.plan import LoadPlan
 from sluice.result import Result
 from sluice.sql.expr import quote
-from sluice.stores.base import BatchOutcome, PipelineRecord, Store, route_views
+from sluice.stores.base import BatchOutcome, LinkRecord, PipelineRecord, Store, route_views
 from sluice.stores.catalog import BATCHES_KEPT, TRIM_EVERY
 from sluice.vocab import BATCH_ID, PartitionProgress, Rejected
 
@@ -180,6 +180,35 @@ class SQLStore(Store):
 
     def drop_procedure(self, name: str) -> None:
         self._run("DELETE FROM sluice.procedures WHERE lower(name) = lower(?)", [name])
+
+    def links(self) -> list[LinkRecord]:
+        rows = self._run(
+            "SELECT name, type, config, credentials, description "
+            "FROM sluice.connection_links ORDER BY name"
+        )
+        return [LinkRecord(*row) for row in rows]
+
+    def save_link(self, link: LinkRecord, *, replace: bool) -> None:
+        with self._transaction():
+            if replace:
+                self._run(
+                    "DELETE FROM sluice.connection_links WHERE lower(name) = lower(?)", [link.name]
+                )
+            self._run(
+                "INSERT INTO sluice.connection_links VALUES (?, ?, ?, ?, ?, now())",
+                [link.name, link.type, link.config, link.credentials, link.description],
+            )
+
+    def drop_link(self, name: str) -> None:
+        self._run("DELETE FROM sluice.connection_links WHERE lower(name) = lower(?)", [name])
+
+    def drop_cursors(self, name: str, partitions: Sequence[str]) -> None:
+        with self._transaction(pipeline=name):
+            for partition in partitions:
+                self._run(
+                    "DELETE FROM sluice.cursors WHERE pipeline = ? AND partition = ?",
+                    [name, partition],
+                )
 
     def cursors(self, name: str) -> dict[str, int]:
         rows = self._run(
