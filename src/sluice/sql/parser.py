@@ -266,14 +266,18 @@ class _Parser:
         elif self.accept("RETRY_OPTIONS"):
             self.set_once(opts, "retry_options", self.string("RETRY_OPTIONS as a JSON string"), tok)
         elif self.at("ENABLE") or self.at("DISABLE"):
-            enable = self.advance().is_word("ENABLE")
-            if self.accept("OFFSETS", "METADATA", "GC"):
-                self.set_once(opts, "offsets_metadata_gc", enable, tok)
-            else:
-                self.expect("OUT_OF_ORDER", "OPTIMIZATION")
-                self.set_once(opts, "out_of_order", enable, tok)
+            self.enable_disable(opts, tok)
         else:
             raise self.error("expected a pipeline option or INTO TABLE")
+
+    def enable_disable(self, opts: dict[str, Any], tok: Token) -> None:
+        """``ENABLE|DISABLE OFFSETS METADATA GC`` or ``… OUT_OF_ORDER OPTIMIZATION``."""
+        enable = self.advance().is_word("ENABLE")
+        if self.accept("OFFSETS", "METADATA", "GC"):
+            self.set_once(opts, "offsets_metadata_gc", enable, tok)
+        else:
+            self.expect("OUT_OF_ORDER", "OPTIMIZATION")
+            self.set_once(opts, "out_of_order", enable, tok)
 
     def transform(self) -> ast.Transform:
         if self.accept("PYTHON"):
@@ -632,12 +636,7 @@ class _Parser:
             else:
                 self.set_once(opts, "stop_on_error", self.on_off(), tok)
         elif self.at("ENABLE") or self.at("DISABLE"):
-            enable = self.advance().is_word("ENABLE")
-            if self.accept("OFFSETS", "METADATA", "GC"):
-                self.set_once(opts, "offsets_metadata_gc", enable, tok)
-            else:
-                self.expect("OUT_OF_ORDER", "OPTIMIZATION")
-                self.set_once(opts, "out_of_order", enable, tok)
+            self.enable_disable(opts, tok)
         elif self.accept("RELOAD", "TRANSFORM"):
             opts["reload_transform"] = True
         elif self.accept("DROP", "FILE"):
