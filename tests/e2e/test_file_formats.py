@@ -145,7 +145,7 @@ def test_sources_not_read_yet_are_refused_by_name(db: sluice.Connection) -> None
     db.execute("CREATE TABLE t (a VARCHAR)")
     for source, says in (
         ("HDFS 'hdfs://h:8020/x*'", "LOAD DATA HDFS is not supported yet: it needs Hadoop's"),
-        ("LINK l 'topic'", "LOAD DATA LINK is not supported yet"),
+        ("STAGE 'x/*.csv'", "LOAD DATA STAGE reads SingleStore Helios' Stage"),
         ("AZURE 'c/x*'", "LOAD DATA AZURE is not supported yet"),
     ):
         with pytest.raises(sluice.NotSupportedError, match=re.escape(says)):
