@@ -2,6 +2,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Azurite, Microsoft's Azure Storage emulator, from the npm registry (for the AZURE source's tests).
+AZURITE := azurite@3.37.0
+NODE_BIN := .tools/node_modules/.bin
 
 .PHONY: demo test lint bench clean tools
 
@@ -18,10 +21,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 test: $(STAMP) tools
-	$(BIN)/pytest -W error $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(NODE_BIN):$$PATH" $(BIN)/pytest -W error $(PYTEST_ARGS)
 
-# A real MySQL client for the wire-protocol tests, and Java for writing PMML models, from
-# Debian's packages.
+# A real MySQL client for the wire-protocol tests and Java for writing PMML models, from
+# Debian's packages; Azurite from the npm registry.
 tools:
 	@command -v mariadb >/dev/null || { \
 	  echo "installing the mariadb client (Debian package mariadb-client)"; \
@@ -35,6 +38,10 @@ tools:
 	   (apt-get update -qq >/dev/null && \
 	    apt-get install -y -qq --no-install-recommends default-jre-headless >/dev/null)) || \
 	  echo "could not install Java: the PMML model test will fail"; }
+	@test -x $(NODE_BIN)/azurite-blob || { \
+	  echo "installing Azurite ($(AZURITE)) into .tools with npm: the AZURE source's tests use it"; \
+	  npm install --prefix .tools --no-audit --no-fund --loglevel=error $(AZURITE) >/dev/null || \
+	  echo "could not install Azurite: the AZURE source's tests will fail"; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import fsspec.asyn
 import psycopg
 import pytest
 
@@ -22,6 +23,9 @@ STORES = ["duckdb", "postgresql"]
 _SESSION_TMP = tempfile.mkdtemp(prefix="tests-of-sluice-")
 os.environ["TMPDIR"] = _SESSION_TMP
 tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+# fsspec's event loop (the Azure and GCS sources' I/O) lives as long as the process, with its
+# thread and its wake-up sockets: started before any test, it is no test's leak.
+fsspec.asyn.get_loop()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

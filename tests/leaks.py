@@ -14,6 +14,11 @@ from pathlib import Path
 # Processes started once for the whole session (the broker, PostgreSQL): not a test's leak.
 LONG_LIVED: set[int] = set()  # their process ids
 LONG_LIVED_FILES: set[str] = set()  # their names in the temporary directory
+#: fsspec runs every filesystem's I/O on one event loop for the life of the process, on a thread
+#: of its own, whose default executor threads (``asyncio_N``) resolve host names; gcsfs closes
+#: files on one thread for the life of the process. Not a test's leak.
+FSSPEC_LOOP = "fsspecIO"
+PROCESS_WIDE = {FSSPEC_LOOP, "gcsfs-deferred-close"}
 SETTLE_SECONDS = 10.0  # how long what a test closed may take to be gone (threads to end)
 
 
@@ -74,10 +79,15 @@ class Snapshot:
     def left_since(self) -> list[str]:
         """What exists now that did not when this snapshot was taken."""
         gc.collect()  # an object only a cycle keeps alive is closed now (and may warn)
+        alive = threading.enumerate()
+        fsspec = any(t.name == FSSPEC_LOOP for t in alive)
         threads = [
             f"thread {t.name!r}"
-            for t in threading.enumerate()
-            if t.ident not in self.threads and t.is_alive()
+            for t in alive
+            if t.ident not in self.threads
+            and t.is_alive()
+            and t.name not in PROCESS_WIDE
+            and not (fsspec and t.name.startswith("asyncio_"))
         ]
         now = _fds()
         fds = [f"fd {fd} -> {target}" for fd, target in now.items() if self.fds.get(fd) != target]

@@ -23,7 +23,9 @@ from sluice.localpg import LocalPostgres
 T = TypeVar("T")
 
 __all__ = [
+    "Azurite",
     "LocalBroker",
+    "LocalGCS",
     "LocalPostgres",
     "LocalS3",
     "SchemaRegistry",
@@ -368,6 +370,152 @@ class LocalS3:
         self._server.stop()
 
     def __enter__(self) -> LocalS3:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Azurite:
+    """Azure Blob storage on 127.0.0.1: Microsoft's emulator, Azurite (the npm package, which
+    ``make tools`` installs into ``.tools``), in memory. ``config`` and ``credentials`` are
+    those of a pipeline reading it; ``filesystem()`` writes to it (adlfs). Use as a context
+    manager, or ``close()`` it."""
+
+    #: Azurite's well-known development account and key.
+    ACCOUNT = "devstoreaccount1"
+    KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+    def __init__(self) -> None:
+        import shutil
+        from pathlib import Path
+
+        tools = Path(__file__).resolve().parents[2] / ".tools" / "node_modules" / ".bin"
+        binary = shutil.which("azurite-blob") or shutil.which("azurite-blob", path=str(tools))
+        if binary is None:
+            raise RuntimeError("Azurite is not installed: `make tools` installs it into .tools")
+        port = _free_port()
+        self._process = Spawned(
+            [
+                binary,
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(port),
+                "--inMemoryPersistence",
+                "--skipApiVersionCheck",
+                "--disableTelemetry",
+                "--loose",
+            ]
+        )
+        try:
+            self._process.wait_for_line("Azurite Blob service successfully listens", 60)
+        except BaseException:
+            self._process.close()
+            raise
+        self.url = f"http://127.0.0.1:{port}/{self.ACCOUNT}"
+        self.config = {"endpoint_url": self.url}
+        self.credentials = {"account_name": self.ACCOUNT, "account_key": self.KEY}
+        self._filesystems: list[Any] = []
+
+    def filesystem(self) -> Any:
+        """An adlfs filesystem on the emulator, closed with it."""
+        from adlfs import AzureBlobFileSystem
+
+        fs = AzureBlobFileSystem(
+            connection_string=(
+                f"DefaultEndpointsProtocol=http;AccountName={self.ACCOUNT};AccountKey={self.KEY};"
+                f"BlobEndpoint={self.url};"
+            ),
+            skip_instance_cache=True,
+        )
+        self._filesystems.append(fs)
+        return fs
+
+    def close(self) -> None:
+        import fsspec.asyn
+
+        try:
+            for fs in self._filesystems:
+                fsspec.asyn.sync(fs.loop, fs.service_client.close)
+        finally:
+            self._process.stop()
+
+    def __enter__(self) -> Azurite:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LocalGCS:
+    """Google Cloud Storage's JSON API on 127.0.0.1 (``gcp-storage-emulator``, in memory).
+    ``config`` is that of a pipeline reading it; ``filesystem()`` writes to it (gcsfs). Use as a
+    context manager, or ``close()`` it."""
+
+    def __init__(self) -> None:
+        import socket
+        import sys
+
+        port = _free_port()
+        self._process = Spawned(
+            [
+                sys.executable,
+                "-m",
+                "gcp_storage_emulator",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--in-memory",
+            ]
+        )
+
+        def listening() -> bool:
+            if self._process.process.poll() is not None:
+                raise RuntimeError(f"gcp-storage-emulator exited:\n{self._process.output}")
+            with socket.socket() as probe:
+                return probe.connect_ex(("127.0.0.1", port)) == 0
+
+        try:
+            wait_for(listening, 60, "gcp-storage-emulator listening")
+        except BaseException:
+            self._process.close()
+            raise
+        self.url = f"http://127.0.0.1:{port}"
+        self.config = {"endpoint_url": self.url, "project": "test"}
+        self._filesystems: list[Any] = []
+
+    def filesystem(self) -> Any:
+        """A gcsfs filesystem on the emulator, closed with it."""
+        from gcsfs.core import GCSFileSystem
+
+        fs = GCSFileSystem(
+            endpoint_url=self.url, token="anon", project="test", skip_instance_cache=True
+        )
+        self._filesystems.append(fs)
+        return fs
+
+    def close(self) -> None:
+        from gcsfs.core import GCSFileSystem
+
+        try:
+            for fs in self._filesystems:
+                if fs._session is not None:
+                    GCSFileSystem.close_session(fs.loop, fs._session)
+        finally:
+            self._process.stop()
+
+    def __enter__(self) -> LocalGCS:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import os
 import random
@@ -14,8 +12,6 @@ from typing import Any
 
 import duckdb
 import psycopg
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 import sluice
@@ -54,61 +50,6 @@ def files(db: sluice.Connection) -> list[tuple[str, str]]:
     return db.execute(
         "SELECT FILE_NAME, FILE_STATE FROM information_schema.PIPELINES_FILES ORDER BY 1"
     ).fetchall()
-
-
-def test_objects_load_once_and_a_reupload_loads_again(
-    db: sluice.Connection, s3: LocalS3, bucket: tuple[Any, str]
-) -> None:
-    client, name = bucket
-    client.put_object(Bucket=name, Key="in/a.csv", Body=csv(range(0, 100)))
-    client.put_object(Bucket=name, Key="in/b.csv", Body=csv(range(100, 200)))
-    client.put_object(Bucket=name, Key="other/c.csv", Body=csv(range(900, 901)))
-    db.execute("CREATE TABLE t (id BIGINT, name VARCHAR)")
-    db.execute(
-        f"CREATE PIPELINE p AS {source(s3, f'{name}/in/*.csv', relist_seconds=0)} INTO TABLE t "
-        "FIELDS TERMINATED BY ','"
-    )
-    db.execute("START PIPELINE p FOREGROUND")
-    assert db.execute("SELECT count(*), sum(id) FROM t").fetchone() == (200, sum(range(200)))
-    shown = files(db)
-    assert [state for _, state in shown] == ["Loaded", "Loaded"]
-    assert all(f.startswith(f"s3://{name}/in/") and "#" in f for f, _ in shown)
-    assert db.execute("START PIPELINE p FOREGROUND").fetchall() == []  # nothing loads twice
-    # the same key uploaded again is another object (another ETag): it loads again
-    client.put_object(Bucket=name, Key="in/a.csv", Body=csv(range(1000, 1010)))
-    db.execute("START PIPELINE p FOREGROUND")
-    assert db.execute("SELECT count(*) FROM t WHERE id >= 1000").fetchone() == (10,)
-    assert len([f for f, _ in files(db) if "/in/a.csv#" in f]) == 2
-
-
-def test_large_compressed_and_parquet_objects_load_in_pieces(
-    db: sluice.Connection, s3: LocalS3, bucket: tuple[Any, str]
-) -> None:
-    client, name = bucket
-    client.put_object(Bucket=name, Key="big.csv", Body=csv(range(0, 3000)))
-    client.put_object(Bucket=name, Key="small.csv.gz", Body=gzip.compress(csv(range(3000, 4000))))
-    out = io.BytesIO()
-    table = pa.table({"id": list(range(4000, 5000)), "name": [f"n{i}" for i in range(4000, 5000)]})
-    pq.write_table(table, out, row_group_size=100)
-    client.put_object(Bucket=name, Key="rows.parquet", Body=out.getvalue())
-    db.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, name VARCHAR)")
-    db.execute(
-        f"CREATE PIPELINE c AS {source(s3, f'{name}/*.csv*', max_bytes_per_batch=4000)} "
-        "INTO TABLE t FIELDS TERMINATED BY ','"
-    )
-    db.execute(
-        f"CREATE PIPELINE q AS {source(s3, f'{name}/*.parquet', max_bytes_per_batch=1)} "
-        "INTO TABLE t FORMAT PARQUET (id <- id, name <- name)"
-    )
-    batches = db.execute("START PIPELINE c FOREGROUND").fetchall()
-    assert len(batches) >= 10  # ~40 KB of CSV, at most ~4 KB a batch
-    parquet = db.execute("START PIPELINE q FOREGROUND").fetchall()
-    assert [b[1] for b in parquet] == [100] * 10  # one row group a batch
-    assert db.execute("SELECT count(*), sum(id), count(DISTINCT name) FROM t").fetchone() == (
-        5000,
-        sum(range(5000)),
-        5000,
-    )
 
 
 def test_a_prefix_of_more_objects_than_a_listing_page(

@@ -45,8 +45,6 @@ REFUSALS = {
     "MYSQL": "binary log",
     "TRAILING NULLCOLS": "TRAILING NULLCOLS is not supported yet",
     # not built yet (issue 12 goes on): refused by name until they are
-    "AZURE": "LOAD DATA AZURE is not supported yet",
-    "GCS": "LOAD DATA GCS is not supported yet",
     "RABBITMQ": "LOAD DATA RABBITMQ is not supported yet",
 }
 

@@ -10,15 +10,21 @@ from sluice.options import json_object
 from sluice.sources.base import Source
 from sluice.sources.fs import FileSource
 from sluice.sources.kafka import KafkaSource
+from sluice.sources.objects import AzureSource, gcs_source
 from sluice.sources.s3 import S3Source
 from sluice.sql import ast
 from sluice.vocab import PartitionBatch
 
-SOURCES: dict[str, type[Source]] = {"KAFKA": KafkaSource, "FS": FileSource, "S3": S3Source}
+#: Each source's class (or a function that picks one from its credentials), by keyword.
+SOURCES: dict[str, Callable[..., Source]] = {
+    "KAFKA": KafkaSource,
+    "FS": FileSource,
+    "S3": S3Source,
+    "AZURE": AzureSource,
+    "GCS": gcs_source,
+}
 #: Sources SingleStore's grammar names that Sluice parses and keeps but does not read yet: why.
 NOT_YET = {
-    "AZURE": "LOAD DATA AZURE is not supported yet",
-    "GCS": "LOAD DATA GCS is not supported yet",
     "HDFS": (
         "LOAD DATA HDFS is not supported yet: it needs Hadoop's Java client (libhdfs) or a "
         "WebHDFS endpoint, and an HDFS server to test against"

@@ -18,67 +18,33 @@ sort before the last one, and re-uploads, are seen at the next full listing.
 
 from __future__ import annotations
 
-import fnmatch
 import io
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
 from sluice.errors import SourceError, SourceUnavailableError
-from sluice.options import Option, OptionSpec
-from sluice.sources.fs import OPTIONS as FS_OPTIONS
-from sluice.sources.fs import FileSource, PieceReader
+from sluice.options import Option
+from sluice.sources.buckets import BucketSource, options
 
-OPTIONS = OptionSpec(
-    "S3 CONFIG",
-    (
-        *FS_OPTIONS.options,
-        Option("region", "", "the bucket's region (boto3's default when empty)"),
-        Option("endpoint_url", "", "an S3-compatible endpoint other than AWS's"),
-        Option("relist_seconds", 60.0, "how often the whole prefix is listed again", minimum=0),
-    ),
+OPTIONS = options(
+    "S3", Option("region", "", "the bucket's region (boto3's default when empty)"), relist=60.0
 )
-CREDENTIAL_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
-_GLOB = "*?["
+CREDENTIAL_KEYS: tuple[str, ...] = (
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+)
 
 
-class S3Source(FileSource):
+class S3Source(BucketSource):
+    OPTIONS = OPTIONS
+    CREDENTIAL_KEYS = CREDENTIAL_KEYS
     kind = "S3"
+    scheme = "s3"
 
-    def __init__(
-        self,
-        uri: str,
-        config: Mapping[str, Any],
-        credentials: Mapping[str, Any] | None = None,
-        *,
-        pipeline: str = "",
-        record_end: Callable[[bytes], int] | None = None,
-        read_file: PieceReader | None = None,
-    ) -> None:
-        values = OPTIONS.parse(config, error=SourceError, pipeline=pipeline)
-        fs_config = {o.key: values[o.key] for o in FS_OPTIONS.options}
-        super().__init__(
-            uri, fs_config, pipeline=pipeline, record_end=record_end, read_file=read_file,
-            settle=0.0,
-        )  # fmt: skip
-        bucket, _, pattern = uri.removeprefix("s3://").partition("/")
-        if not bucket:
-            raise SourceError(f"S3 address {uri!r} has no bucket: 'bucket/prefix*'")
-        self.bucket = bucket
-        self.glob = pattern if any(c in pattern for c in _GLOB) else pattern + "*"
-        self.prefix = pattern[
-            : min((pattern.find(c) for c in _GLOB if c in pattern), default=len(pattern))
-        ]
-        given = dict(credentials or {})
-        unknown = sorted(set(given) - set(CREDENTIAL_KEYS))
-        if unknown:
-            raise SourceError(
-                f"unknown S3 CREDENTIALS key(s) {unknown}; valid keys: {list(CREDENTIAL_KEYS)}",
-                pipeline=pipeline,
-            )
-        self._client = _client(values, given)
-        self._relist = float(values["relist_seconds"])
-        self._objects: dict[str, tuple[str, int, str]] = {}  # name → (key, size, etag)
+    def _connect(self, config: Mapping[str, Any], credentials: Mapping[str, Any]) -> None:
+        self._client = _client(config, credentials)
         self._listed_at: float | None = None
         self._last_key = ""
 
@@ -101,25 +67,15 @@ class S3Source(FileSource):
             PaginationConfig={"PageSize": 1000},
         )  # fmt: skip
         for page in self._call(lambda: list(pages)):
-            for obj in page.get("Contents", ()):
-                key = obj["Key"]
-                self._last_key = max(self._last_key, key)
-                if key.endswith("/") or not fnmatch.fnmatchcase(key, self.glob):
-                    continue
-                etag = str(obj["ETag"]).strip('"')
-                self._objects[f"s3://{self.bucket}/{key}#{etag}"] = (key, int(obj["Size"]), etag)
-
-    def _ready(self, cursors: Mapping[str, int]) -> tuple[list[str], float | None]:
-        return [name for name in self._files() if cursors.get(name, 0) != 1], None
-
-    def _filename(self, path: str) -> str:
-        return path.rsplit("#", 1)[0]
+            contents = page.get("Contents", ())
+            if contents:
+                self._last_key = max(self._last_key, contents[-1]["Key"])
+            self._found(
+                (obj["Key"], int(obj["Size"]), str(obj["ETag"]).strip('"')) for obj in contents
+            )
 
     def _open(self, path: str) -> tuple[BinaryIO, int]:
-        found = self._objects.get(path)
-        if found is None:
-            raise FileNotFoundError(path)
-        key, size, etag = found
+        key, size, etag = self._object(path)
         raw = _Object(self, key, size, etag)
         return io.BufferedReader(raw, buffer_size=8 << 20), size
 
@@ -128,27 +84,28 @@ class S3Source(FileSource):
         is transient; a missing bucket or a refused key is not."""
         import botocore.exceptions as bx
 
+        kind = self.kind
         try:
             return action()
         except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError) as exc:
             raise SourceUnavailableError(
-                f"cannot reach S3 for bucket {self.bucket!r}: {exc}", pipeline=self.pipeline
+                f"cannot reach {kind} for bucket {self.bucket!r}: {exc}", pipeline=self.pipeline
             ) from exc
         except bx.ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("NoSuchBucket", "404"):
                 raise SourceError(
-                    f"S3 bucket {self.bucket!r} does not exist", pipeline=self.pipeline
+                    f"{kind} bucket {self.bucket!r} does not exist", pipeline=self.pipeline
                 ) from exc
             if code in ("PreconditionFailed", "412", "NoSuchKey"):
                 raise FileNotFoundError(str(exc)) from exc  # replaced or removed since listed
             if code.startswith("5") or code in ("SlowDown", "InternalError", "ServiceUnavailable"):
                 raise SourceUnavailableError(
-                    f"S3 failed for bucket {self.bucket!r}: {exc}", pipeline=self.pipeline
+                    f"{kind} failed for bucket {self.bucket!r}: {exc}", pipeline=self.pipeline
                 ) from exc
-            raise SourceError(f"S3 refused: {exc}", pipeline=self.pipeline) from exc
+            raise SourceError(f"{kind} refused: {exc}", pipeline=self.pipeline) from exc
         except bx.BotoCoreError as exc:
-            raise SourceError(f"S3: {exc}", pipeline=self.pipeline) from exc
+            raise SourceError(f"{kind}: {exc}", pipeline=self.pipeline) from exc
 
     def close(self) -> None:
         self._client.close()
