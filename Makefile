@@ -23,8 +23,9 @@ bench: $(STAMP)
 test: $(STAMP) tools
 	PATH="$(CURDIR)/$(NODE_BIN):$$PATH" $(BIN)/pytest -W error $(PYTEST_ARGS)
 
-# A real MySQL client for the wire-protocol tests and Java for writing PMML models, from
-# Debian's packages; Azurite from the npm registry.
+# A real MySQL client for the wire-protocol tests, Java for writing PMML models and RabbitMQ
+# (its node is started by the tests, never as a service), from Debian's packages; Azurite from
+# the npm registry.
 tools:
 	@command -v mariadb >/dev/null || { \
 	  echo "installing the mariadb client (Debian package mariadb-client)"; \
@@ -38,6 +39,12 @@ tools:
 	   (apt-get update -qq >/dev/null && \
 	    apt-get install -y -qq --no-install-recommends default-jre-headless >/dev/null)) || \
 	  echo "could not install Java: the PMML model test will fail"; }
+	@test -x /usr/lib/rabbitmq/bin/rabbitmq-server || { \
+	  echo "installing RabbitMQ (Debian package rabbitmq-server): the RABBITMQ source's tests use it"; \
+	  (apt-get install -y -qq --no-install-recommends rabbitmq-server >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null && \
+	    apt-get install -y -qq --no-install-recommends rabbitmq-server >/dev/null)) || \
+	  echo "could not install rabbitmq-server: the RABBITMQ source's tests will fail"; }
 	@test -x $(NODE_BIN)/azurite-blob || { \
 	  echo "installing Azurite ($(AZURITE)) into .tools with npm: the AZURE source's tests use it"; \
 	  npm install --prefix .tools --no-audit --no-fund --loglevel=error $(AZURITE) >/dev/null || \

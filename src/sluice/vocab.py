@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+#: The sources whose partitions are logs of messages with offsets (the others' are files).
+MESSAGE_SOURCES = ("KAFKA", "RABBITMQ")
+
 #: The lineage column every row of a batch carries through every stage: the row's id, which
 #: names its record (its position among the batch's records, or its row within its file) and
 #: is also the load order.

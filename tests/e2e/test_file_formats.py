@@ -146,7 +146,6 @@ def test_sources_not_read_yet_are_refused_by_name(db: sluice.Connection) -> None
     for source, says in (
         ("HDFS 'hdfs://h:8020/x*'", "LOAD DATA HDFS is not supported yet: it needs Hadoop's"),
         ("STAGE 'x/*.csv'", "LOAD DATA STAGE reads SingleStore Helios' Stage"),
-        ("RABBITMQ '127.0.0.1:5552/s'", "LOAD DATA RABBITMQ is not supported yet"),
     ):
         with pytest.raises(sluice.NotSupportedError, match=re.escape(says)):
             db.execute(f"CREATE PIPELINE p AS LOAD DATA {source} INTO TABLE t")

@@ -44,8 +44,6 @@ REFUSALS = {
     "MONGODB": "MongoDB",
     "MYSQL": "binary log",
     "TRAILING NULLCOLS": "TRAILING NULLCOLS is not supported yet",
-    # not built yet (issue 12 goes on): refused by name until they are
-    "RABBITMQ": "LOAD DATA RABBITMQ is not supported yet",
 }
 
 

@@ -35,7 +35,15 @@ from sluice.stores.base import BatchOutcome, Store
 from sluice.transforms.program import OPTIONS as TRANSFORM_OPTIONS
 from sluice.transforms.program import ProgramTransform, frame
 from sluice.transforms.python import PythonTransform
-from sluice.vocab import META_COLUMNS, ROW_COLUMN, PartitionBatch, Rejected, TableInfo, is_text
+from sluice.vocab import (
+    MESSAGE_SOURCES,
+    META_COLUMNS,
+    ROW_COLUMN,
+    PartitionBatch,
+    Rejected,
+    TableInfo,
+    is_text,
+)
 
 # Defaults where a pipeline does not say. SingleStore waits 2500 ms between batches when
 # caught up; Sluice waits 100 ms so rows show up within a fraction of a second.
@@ -69,21 +77,25 @@ def check_supported(defn: ast.CreatePipeline) -> list[str]:
             "TRAILING NULLCOLS is not supported yet: a CSV record with fewer fields than the "
             "column list is a parse error (SKIP PARSER ERRORS keeps it in PIPELINES_ERRORS)"
         )
-    if defn.source.kind == "KAFKA" and isinstance(fmt, ast.CsvSpec) and fmt.ignore_lines:
-        raise NotSupportedError("IGNORE n LINES applies to file sources, not KAFKA")
+    messages = defn.source.kind in MESSAGE_SOURCES
+    if messages and isinstance(fmt, ast.CsvSpec) and fmt.ignore_lines:
+        raise NotSupportedError(f"IGNORE n LINES applies to file sources, not {defn.source.kind}")
     if (
-        defn.source.kind == "KAFKA"
+        messages
         and isinstance(fmt, ast.MappedSpec)
         and fmt.kind == "AVRO"
         and not (fmt.schema_registry or fmt.schema)
     ):
         raise NotSupportedError(
-            "FORMAT AVRO over KAFKA needs SCHEMA REGISTRY 'url' (messages in Confluent's wire "
-            "format) or SCHEMA '<json>' (messages that are bare Avro bodies)"
+            f"FORMAT AVRO over {defn.source.kind} needs SCHEMA REGISTRY 'url' (messages in "
+            "Confluent's wire format) or SCHEMA '<json>' (messages that are bare Avro bodies)"
         )
     if isinstance(fmt, ast.MappedSpec) and fmt.kind == "PARQUET":
-        if defn.source.kind == "KAFKA":
-            raise NotSupportedError("FORMAT PARQUET reads files (LOAD DATA FS or S3), not KAFKA")
+        if messages:
+            raise NotSupportedError(
+                f"FORMAT PARQUET reads files (LOAD DATA FS, S3, AZURE or GCS), not "
+                f"{defn.source.kind}"
+            )
         if defn.transform is not None and not defn.transform.python:
             raise NotSupportedError(
                 "WITH TRANSFORM programs read bytes; FORMAT PARQUET files are read by row "

@@ -11,6 +11,7 @@ from sluice.sources.base import Source
 from sluice.sources.fs import FileSource
 from sluice.sources.kafka import KafkaSource
 from sluice.sources.objects import AzureSource, gcs_source
+from sluice.sources.rabbitmq import RabbitMQSource
 from sluice.sources.s3 import S3Source
 from sluice.sql import ast
 from sluice.vocab import PartitionBatch
@@ -22,6 +23,7 @@ SOURCES: dict[str, Callable[..., Source]] = {
     "S3": S3Source,
     "AZURE": AzureSource,
     "GCS": gcs_source,
+    "RABBITMQ": RabbitMQSource,
 }
 #: Sources SingleStore's grammar names that Sluice parses and keeps but does not read yet: why.
 NOT_YET = {
@@ -34,7 +36,6 @@ NOT_YET = {
         "Sluice does not have: load the files from a path (LOAD DATA FS) or a bucket "
         "(LOAD DATA S3)"
     ),
-    "RABBITMQ": "LOAD DATA RABBITMQ is not supported yet",
     "HTTP": "HTTP links are for SingleStore's SELECT … INTO and BACKUP; pipelines cannot read them",
     "MONGODB": "MONGODB sources are not supported: Sluice does not read MongoDB's change streams",
     "MYSQL": "MYSQL sources are not supported: Sluice does not read MySQL's binary log",

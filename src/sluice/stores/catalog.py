@@ -5,9 +5,11 @@ PostgreSQL the views' unquoted column names fold to lower case; SQL that names t
 quotes (``SELECT PIPELINE_NAME FROM information_schema.PIPELINES``) works on both.
 """
 
+from sluice.vocab import MESSAGE_SOURCES as _MESSAGES
+
 # Changed with any change to CATALOG or VIEWS: a store whose catalog is at this version skips
 # its DDL on open (so a role without DDL rights can use it).
-VERSION = "sluice catalog 4"
+VERSION = "sluice catalog 5"
 BATCHES_KEPT = 10_000  # per pipeline: the newest batch records kept
 TRIM_EVERY = 100  # a pipeline's older batch records are deleted once per this many batches
 
@@ -71,7 +73,7 @@ VIEWS = {
                greatest(coalesce(latest_offset, "offset") - "offset", 0) AS LAG_MESSAGES,
                CAST(NULL AS DOUBLE PRECISION) AS LAG_SECONDS,
                extract(epoch FROM updated) AS UPDATED_UNIX_TIMESTAMP
-        FROM sluice.cursors WHERE source_type = 'KAFKA'""",
+        FROM sluice.cursors WHERE source_type IN (MESSAGE_SOURCES)""",
     "LINKS": """
         SELECT current_database() AS DATABASE_NAME, name AS LINK, type AS TYPE,
                description AS DESCRIPTION, config AS CONFIG
@@ -90,5 +92,7 @@ VIEWS = {
                source_type AS SOURCE_TYPE, partition AS FILE_NAME, file_size AS FILE_SIZE,
                CASE WHEN "offset" = 1 THEN 'Loaded' WHEN "offset" < 0 THEN 'Loading'
                     ELSE 'Unloaded' END AS FILE_STATE
-        FROM sluice.cursors WHERE source_type <> 'KAFKA'""",
+        FROM sluice.cursors WHERE source_type NOT IN (MESSAGE_SOURCES)""",
 }
+_IN = ", ".join(f"'{kind}'" for kind in _MESSAGES)
+VIEWS = {name: sql.replace("(MESSAGE_SOURCES)", f"({_IN})") for name, sql in VIEWS.items()}
