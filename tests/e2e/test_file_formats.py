@@ -6,6 +6,7 @@ import datetime as dt
 import decimal
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import sluice
+from sluice.testing import LocalBroker, produce
 from tests.e2e.test_fs_pipelines import files
 
 
@@ -149,8 +151,41 @@ def test_sources_not_read_yet_are_refused_by_name(db: sluice.Connection) -> None
     ):
         with pytest.raises(sluice.NotSupportedError, match=re.escape(says)):
             db.execute(f"CREATE PIPELINE p AS LOAD DATA {source} INTO TABLE t")
-    with pytest.raises(sluice.NotSupportedError, match="TRAILING NULLCOLS is not supported yet"):
-        db.execute(
-            "CREATE PIPELINE p AS LOAD DATA FS '/tmp/x*' INTO TABLE t FIELDS TERMINATED BY ',' "
-            "TRAILING NULLCOLS"
-        )
+
+
+def test_trailing_nullcols_fills_short_records_with_null_in_their_places(
+    db: sluice.Connection, tmp_path: Path, broker: LocalBroker, topic: Callable[..., str]
+) -> None:
+    lines = ["1,a,x", "2,b", "3", '"4",d,"w\nfour"', "5,e,y,extra", "6,,", "7", "8,h,z"]
+    (tmp_path / "short.csv").write_text("\n".join(["id,name,note", *lines]) + "\n")
+    db.execute("CREATE TABLE t (id BIGINT, name VARCHAR, note VARCHAR, line BIGINT)")
+    db.execute(
+        f"CREATE PIPELINE f AS LOAD DATA FS '{tmp_path}/short.csv' SKIP PARSER ERRORS "
+        "INTO TABLE t FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' TRAILING NULLCOLS "
+        "IGNORE 1 LINES (id, name, note) SET line = get_kafka_pipeline_prop('prop_offset')"
+    )
+    db.execute("START PIPELINE f FOREGROUND")
+    got = db.execute("SELECT id, name, note FROM t ORDER BY line").fetchall()
+    assert got == [
+        (1, "a", "x"), (2, "b", None), (3, None, None), (4, "d", "w\nfour"), (6, "", ""),
+        (7, None, None), (8, "h", "z"),
+    ]  # fmt: skip
+    errors = "SELECT ERROR_MESSAGE FROM information_schema.PIPELINES_ERRORS"
+    assert [e for (e,) in db.execute(errors).fetchall()] == [
+        "record has 4 fields, expected 3 (id, name, note)"
+    ]
+    # messages too, and their order is kept: a record's row is the record's own
+    name = topic(1)
+    produce(broker.bootstrap, name, [line.encode() for line in lines if "\n" not in line])
+    db.execute("DELETE FROM t")
+    db.execute(
+        f"CREATE PIPELINE k AS LOAD DATA KAFKA '{broker.bootstrap}/{name}' SKIP PARSER ERRORS "
+        "INTO TABLE t FIELDS TERMINATED BY ',' TRAILING NULLCOLS (id, name, note) "
+        "SET line = get_kafka_pipeline_prop('prop_offset')"
+    )
+    db.execute("START PIPELINE k FOREGROUND")
+    got = db.execute("SELECT line, id, name, note FROM t ORDER BY line").fetchall()
+    assert got == [
+        (0, 1, "a", "x"), (1, 2, "b", None), (2, 3, None, None), (4, 6, "", ""),
+        (5, 7, None, None), (6, 8, "h", "z"),
+    ]  # fmt: skip

@@ -43,7 +43,6 @@ REFUSALS = {
     "STAGE": "SingleStore Helios' Stage",
     "MONGODB": "MongoDB",
     "MYSQL": "binary log",
-    "TRAILING NULLCOLS": "TRAILING NULLCOLS is not supported yet",
 }
 
 

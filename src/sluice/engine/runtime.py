@@ -72,11 +72,6 @@ def check_supported(defn: ast.CreatePipeline) -> list[str]:
             "decides itself what a duplicate does"
         )
     fmt = defn.format
-    if isinstance(fmt, ast.CsvSpec) and fmt.trailing_nullcols:
-        raise NotSupportedError(
-            "TRAILING NULLCOLS is not supported yet: a CSV record with fewer fields than the "
-            "column list is a parse error (SKIP PARSER ERRORS keeps it in PIPELINES_ERRORS)"
-        )
     messages = defn.source.kind in MESSAGE_SOURCES
     if messages and isinstance(fmt, ast.CsvSpec) and fmt.ignore_lines:
         raise NotSupportedError(f"IGNORE n LINES applies to file sources, not {defn.source.kind}")

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
@@ -79,18 +80,44 @@ class CsvFormat(Format):
         if spec.lines_starting_by:
             data = _strip_line_prefix(data, spec.lines_starting_by.encode())
         errors: list[RecordError] = []
+        short: list[tuple[int, str, int]] = []  # TRAILING NULLCOLS: (position, text, fields)
+        dropped: list[int] = []  # positions of the rows left out of the table
 
         def invalid(row: pacsv.InvalidRow) -> str:
             got, want = row.actual_columns, row.expected_columns
+            if row.number is not None:  # known when reading serially (TRAILING NULLCOLS)
+                dropped.append(row.number - skip_rows - 1)
+                if got < want and spec.trailing_nullcols:
+                    short.append((dropped[-1], row.text, got))
+                    return "skip"
             reason = f"record has {got} fields, expected {want} ({', '.join(self.targets)})"
             errors.append(RecordError(None, reason, row.text.encode()))
             return "skip"
 
         null_values = [spec.null_defined_by] if spec.null_defined_by is not None else []
+        table = self._read(data, skip_rows, invalid, null_values)
+        if short:
+            table = self._with_trailing_nulls(table, short, dropped, null_values, errors)
+        return ParsedBatch(table.rename_columns(list(self.targets)), errors=errors)
+
+    def _read(
+        self,
+        data: bytes,
+        skip_rows: int,
+        invalid: Callable[[pacsv.InvalidRow], str],
+        null_values: list[str],
+    ) -> pa.Table:
+        spec = self.spec
         try:
-            table = pacsv.read_csv(
+            return pacsv.read_csv(
                 io.BytesIO(data),
-                read_options=pacsv.ReadOptions(column_names=self._fields, skip_rows=skip_rows),
+                read_options=pacsv.ReadOptions(
+                    column_names=self._fields,
+                    skip_rows=skip_rows,
+                    # read serially, pyarrow numbers the rows it leaves out: where a short
+                    # record goes back in
+                    use_threads=not spec.trailing_nullcols,
+                ),
                 parse_options=pacsv.ParseOptions(
                     delimiter=spec.fields_terminated_by,
                     quote_char=spec.enclosed_by or False,
@@ -108,9 +135,40 @@ class CsvFormat(Format):
             if "UTF8" in str(exc).upper():
                 raise _InvalidUtf8(str(exc)) from exc
             if "Empty CSV file" in str(exc):
-                return ParsedBatch(empty_table(self.targets), errors=errors)
+                return empty_table(self._fields)
             raise FormatError(f"CSV data could not be parsed: {exc}") from exc
-        return ParsedBatch(table.rename_columns(list(self.targets)), errors=errors)
+
+    def _with_trailing_nulls(
+        self,
+        table: pa.Table,
+        short: list[tuple[int, str, int]],
+        dropped: list[int],
+        null_values: list[str],
+        errors: list[RecordError],
+    ) -> pa.Table:
+        """``table`` with the ``short`` records back in their places, their missing trailing
+        fields NULL: they are parsed again (in one call) with a field that reads as NULL added
+        for each one missing."""
+        pad = self.spec.fields_terminated_by + _NULL
+        want = len(self._fields)
+        padded = "\n".join(text + pad * (want - got) for _, text, got in short).encode()
+        kept = np.array([position for position, _, _ in short])
+        left_out: list[int] = []
+
+        def invalid(row: pacsv.InvalidRow) -> str:
+            left_out.append((row.number or 0) - 1)
+            reason = f"record has {row.actual_columns} fields, expected {want}"
+            errors.append(RecordError(None, reason, row.text.encode()))
+            return "skip"
+
+        again = self._read(padded, 0, invalid, [*null_values, _NULL])
+        if left_out:
+            kept = np.delete(kept, left_out)
+        total = table.num_rows + len(dropped)
+        placed = np.setdiff1d(np.arange(total), np.array(dropped))
+        positions = np.concatenate([placed, kept])
+        both = pa.concat_tables([table, again])
+        return both.take(pa.array(np.argsort(positions, kind="stable")))
 
     def parse_file(self, data: bytes, *, continues: bool = False) -> ParsedBatch:
         skip = 0 if continues else self.spec.ignore_lines
@@ -145,6 +203,10 @@ class CsvFormat(Format):
                 return cut
             found = data.rfind(end, 0, found)
         return 0
+
+
+#: What the fields TRAILING NULLCOLS adds to a short record read as: NULL.
+_NULL = "\x00sluice-null\x00"
 
 
 class _InvalidUtf8(Exception):
