@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 
 #: The sources whose partitions are logs of messages with offsets (the others' are files).
@@ -66,6 +67,12 @@ class PartitionBatch:
         if self.table is not None:
             return int(self.table.nbytes)
         return len(self.data) if self.data is not None else sum(map(len, self.records))
+
+
+def row_numbers(n: int) -> pa.Array:
+    """``0 … n-1`` as int64, made in one numpy call (``pa.array`` of a range makes a Python int
+    per row, and of a numpy array imports pandas)."""
+    return pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(np.arange(n, dtype=np.int64))])
 
 
 def is_text_type(sql_type: str) -> bool:

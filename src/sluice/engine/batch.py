@@ -13,7 +13,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sluice.formats import Format, ParsedBatch, RecordError
-from sluice.vocab import BATCH_ID, ROW_COLUMN, PartitionBatch, PartitionProgress, Rejected
+from sluice.vocab import (
+    BATCH_ID,
+    ROW_COLUMN,
+    PartitionBatch,
+    PartitionProgress,
+    Rejected,
+    row_numbers,
+)
 
 
 @dataclass(frozen=True)
@@ -225,4 +232,4 @@ def _offset(part: PartitionBatch, i: int | None, rows: int) -> int | None:
 
 
 def _range(n: int) -> pa.Array:
-    return pa.array(range(n), pa.int64())
+    return row_numbers(n)

@@ -20,6 +20,7 @@ import pyarrow.csv as pacsv
 from sluice.errors import FormatError
 from sluice.formats.base import Format, ParsedBatch, RecordError, empty_table
 from sluice.sql import ast
+from sluice.vocab import row_numbers
 
 
 class CsvFormat(Format):
@@ -52,7 +53,7 @@ class CsvFormat(Format):
             return self._without_invalid_utf8(records)
         if not batch.errors:
             if batch.table.num_rows == len(records):
-                batch.record_index = pa.array(range(len(records)), pa.int64())
+                batch.record_index = row_numbers(len(records))
             return batch
         return _locate_errors(records, batch)
 

@@ -18,6 +18,7 @@ import pyarrow as pa
 from sluice.errors import FormatError
 from sluice.formats.base import Format, ParsedBatch, RecordError, empty_table, text_array
 from sluice.sql import ast
+from sluice.vocab import row_numbers
 
 _LEAF = '"VARCHAR"'
 
@@ -58,7 +59,7 @@ class JsonFormat(Format):
         return ParsedBatch(table, remap.take(index), sorted(errors + missing, key=_by_index))
 
     def _run(self, column: pa.Array) -> tuple[pa.Table, pa.Array, list[RecordError]]:
-        records = pa.table({"v": column, "i": pa.array(range(len(column)), pa.int64())})
+        records = pa.table({"v": column, "i": row_numbers(len(column))})
         self._con.register("records", records)
         try:
             out = self._con.sql(self._sql).to_arrow_table()

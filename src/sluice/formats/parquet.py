@@ -70,7 +70,7 @@ class ParquetFormat(Format):
         return table, end
 
     def parse_table(self, table: pa.Table) -> ParsedBatch:
-        columns: dict[str, pa.Array] = {}
+        columns: dict[str, pa.Array | pa.ChunkedArray] = {}
         problems = []
         for m in self.mappings:
             value = _column(table, m.path)
@@ -101,10 +101,11 @@ class ParquetFormat(Format):
         return 0
 
 
-def _column(table: pa.Table, path: Sequence[str]) -> pa.Array | None:
+def _column(table: pa.Table, path: Sequence[str]) -> pa.ChunkedArray | None:
+    """The column at ``path``, as the file's row groups hold it (one chunk each: not copied)."""
     if path[0] not in table.column_names:
         return None
-    value: pa.Array = table.column(path[0]).combine_chunks()
+    value: pa.ChunkedArray = table.column(path[0])
     for name in path[1:]:
         if not pa.types.is_struct(value.type) or value.type.get_field_index(name) < 0:
             return None
@@ -112,14 +113,14 @@ def _column(table: pa.Table, path: Sequence[str]) -> pa.Array | None:
     return value
 
 
-def _loadable(value: pa.Array) -> pa.Array:
+def _loadable(value: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
     kind = value.type
     if pa.types.is_dictionary(kind):
-        return _loadable(value.dictionary_decode())
+        return _loadable(value.cast(kind.value_type))
     if pa.types.is_boolean(kind):
         return value.cast(pa.int8())
     if pa.types.is_nested(kind):
-        return json_text(value)
+        return json_text(value.combine_chunks())
     if pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
         return value.cast(pa.string())
     return value
