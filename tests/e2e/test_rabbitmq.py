@@ -16,7 +16,7 @@ import pytest
 from rstream import AMQPMessage
 
 import sluice
-from sluice.sources.rabbitmq import _amqp_body
+from sluice.sources.rabbitmq import RabbitMQSource, _amqp_body
 from sluice.testing import LocalRabbitMQ, unique_name, wait_for
 from tests.e2e.helpers import states
 from tests.e2e.loaders import consistent, kill_at_a_commit, start_loader
@@ -265,3 +265,33 @@ def test_a_node_outage_is_a_warning_and_loading_resumes_by_itself(database: str)
             assert states(db) == [("p", "Running")]
         finally:
             db.execute("STOP PIPELINE p")
+
+
+def test_batches_are_contiguous_across_seeks_and_end_probes(
+    rabbitmq: LocalRabbitMQ, stream: str
+) -> None:
+    """Read directly from the source: every batch starts at its cursor and its offsets follow
+    one another, while the end is probed every batch and after seeking back (a failed batch)
+    with chunks of the earlier subscription still on their way."""
+    rabbitmq.publish(stream, readings(range(3000)), chunk=50)
+    src = RabbitMQSource(
+        f"{rabbitmq.url}/{stream}", {"credit": 20}, LocalRabbitMQ.CREDENTIALS, pipeline="p"
+    )
+    try:
+        cursor, rounds = 0, 0
+        while cursor < 3000:
+            rounds += 1
+            assert rounds < 200, "no progress"
+            batches = src.extract({"0": cursor}, 170, 10.0, stop_at_end=True)
+            assert len(batches) == 1 and batches[0].start == cursor
+            offsets = list(batches[0].offsets)
+            assert offsets == list(range(cursor, cursor + len(offsets)))
+            ids = [json.loads(r)["id"] for r in batches[0].records]
+            assert ids == offsets  # the message at each offset is the one published there
+            if rounds % 3 == 0:  # this batch "failed": read it again from the same cursor
+                continue
+            cursor = batches[0].end
+        assert src.extract({"0": 3000}, 170, 10.0, stop_at_end=True) == []
+        assert src.latest() == {"0": 3000} and src.earliest() == {"0": 0}
+    finally:
+        src.close()

@@ -56,7 +56,9 @@ OPTIONS = OptionSpec(
         Option("connect_timeout_seconds", 10.0, "how long connecting may take", minimum=0.1),
     ),
 )
-_READ, _PROBE = 1, 2  # subscription ids
+# Subscription ids, a new one for each subscription, so that a chunk still on its way for an
+# earlier one (after a seek) is told apart and dropped: reads take 1-8, probes 9-16 in turn.
+_READS, _PROBES = tuple(range(1, 9)), tuple(range(9, 17))
 _IDLE = 0.05  # a running batch is complete once no chunk has come for this long
 _PROBE_WAIT = 2.0  # an empty stream sends no last chunk: how long to wait for one
 
@@ -108,6 +110,8 @@ class RabbitMQSource(Source):
         self._chunks: queue.Queue[Any] = queue.Queue()  # delivered, not yet taken
         self._probes: queue.Queue[Any] = queue.Queue()
         self._position: int | None = None  # the offset the subscription delivers next
+        self._read_id = _READS[-1]  # the read subscription's id (once subscribed)
+        self._probe_id = _PROBES[-1]
         self._subscribed = False  # the next chunk is the subscription's first
         self._held: list[tuple[int, bytes, int]] = []  # taken past a full batch: (offset, …)
         self._end = 0  # the stream's end, as last found
@@ -174,10 +178,14 @@ class RabbitMQSource(Source):
                 f"{self.values['vhost']!r}: {exc}",
                 pipeline=self.pipeline,
             ) from exc
-        for subscription, into in ((_READ, self._chunks), (_PROBE, self._probes)):
-            client.add_handler(schema.Deliver, _ignore, name=str(subscription))
-            await client.run_queue_listener_task(subscription, into.put_nowait)
+        # rstream queues every chunk for each name a Deliver handler is added under: one name,
+        # and the chunks are sorted here by their subscription's id.
+        client.add_handler(schema.Deliver, _ignore, name="1")
+        await client.run_queue_listener_task(1, self._route)
         return client
+
+    def _route(self, chunk: Any) -> None:
+        (self._chunks if chunk.subscription_id in _READS else self._probes).put_nowait(chunk)
 
     def check(self) -> None:
         client = self._connected()
@@ -218,10 +226,11 @@ class RabbitMQSource(Source):
     def _seek(self, cursor: int | None) -> None:
         client = self._connected()
         if self._position is not None:
-            self._run(client.unsubscribe(_READ))
+            self._run(client.unsubscribe(self._read_id))
         _drain(self._chunks)
         self._held.clear()
-        self._run(self._subscribe(_READ, cursor, self.values["credit"]))
+        self._read_id = _next(_READS, self._read_id)
+        self._run(self._subscribe(self._read_id, cursor, self.values["credit"]))
         self._position = cursor
         self._subscribed = True
 
@@ -291,8 +300,11 @@ class RabbitMQSource(Source):
                 if end is None and taken and idle <= 0.2:
                     break
                 continue
+            if chunk.subscription_id != self._read_id:
+                continue  # sent for an earlier subscription
             assert self._loop is not None
-            asyncio.run_coroutine_threadsafe(self._client.credit(_READ, 1), self._loop)
+            credit = self._client.credit(self._read_id, 1)
+            asyncio.run_coroutine_threadsafe(credit, self._loop)
             messages = self._messages(chunk, expected)
             if messages:
                 expected = messages[-1][0] + 1
@@ -334,13 +346,20 @@ class RabbitMQSource(Source):
         first, -1: its last); None for an empty stream, which sends none."""
         self._connected()
         _drain(self._probes)
-        self._run(self._subscribe(_PROBE, offset, 1))
+        self._probe_id = _next(_PROBES, self._probe_id)
+        self._run(self._subscribe(self._probe_id, offset, 1))
+        deadline = time.monotonic() + _PROBE_WAIT
         try:
-            return self._probes.get(timeout=_PROBE_WAIT)
-        except queue.Empty:
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    chunk = self._probes.get(timeout=left)
+                except queue.Empty:
+                    break
+                if chunk.subscription_id == self._probe_id:
+                    return chunk
             return None
         finally:
-            self._run(self._client.unsubscribe(_PROBE))
+            self._run(self._client.unsubscribe(self._probe_id))
 
     def _find_end(self) -> int:
         """The offset after the stream's last message: that of its last chunk."""
@@ -388,6 +407,10 @@ async def _close(client: Any) -> None:
     if conn is not None and client._conn is not None:
         conn._writer.close()
         client._conn = None
+
+
+def _next(ids: tuple[int, ...], current: int) -> int:
+    return ids[(ids.index(current) + 1) % len(ids)]
 
 
 def _ignore(frame: Any) -> None:
