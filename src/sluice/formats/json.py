@@ -13,10 +13,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from sluice.errors import FormatError
-from sluice.formats.base import Format, ParsedBatch, RecordError, empty_table, text_array
+from sluice.formats.base import (
+    Format,
+    ParsedBatch,
+    RecordError,
+    binary_array,
+    empty_table,
+    text_array,
+)
 from sluice.sql import ast
 from sluice.vocab import row_numbers
 
@@ -49,12 +57,12 @@ class JsonFormat(Format):
         except (pa.ArrowInvalid, duckdb.Error):
             pass  # at least one record is not a JSON object: separate them (rare path)
         good, errors = self._split_invalid(records)
-        if not good:
+        if not len(good):
             return ParsedBatch(empty_table(self.targets), errors=errors)
-        table, index, missing = self._run(pa.array([records[i] for i in good], pa.string()))
-        remap = pa.array(good, pa.int64())
+        remap = pa.array(good)
+        table, index, missing = self._run(binary_array(records).take(remap).cast(pa.string()))
         missing = [
-            RecordError(good[e.index], e.reason, e.raw) for e in missing if e.index is not None
+            RecordError(int(good[e.index]), e.reason, e.raw) for e in missing if e.index is not None
         ]
         return ParsedBatch(table, remap.take(index), sorted(errors + missing, key=_by_index))
 
@@ -76,16 +84,41 @@ class JsonFormat(Format):
             out = out.filter(keep)
         return out.select(list(self.targets)), out.column("__i").combine_chunks(), errors
 
-    def _split_invalid(self, records: Sequence[bytes]) -> tuple[list[int], list[RecordError]]:
-        good: list[int] = []
-        errors: list[RecordError] = []
-        for i, raw in enumerate(records):
-            reason = _invalid_reason(raw)
-            if reason is None:
-                good.append(i)
-            else:
-                errors.append(RecordError(i, reason, raw))
+    def _split_invalid(self, records: Sequence[bytes]) -> tuple[np.ndarray, list[RecordError]]:
+        """The positions of the records that are JSON objects, and an error for each other one.
+        DuckDB finds them over the whole batch (``json_valid``, ``json_type``); only those are
+        looked at one by one, for their reason."""
+        utf8: list[int] | None = None
+        try:
+            text = binary_array(records).cast(pa.large_string())
+        except pa.ArrowInvalid:  # some record is not UTF-8 (rarer still): found one by one
+            utf8 = [i for i, raw in enumerate(records) if _is_utf8(raw)]
+            text = binary_array([records[i] for i in utf8]).cast(pa.large_string())
+        self._con.register("records", pa.table({"v": text, "i": row_numbers(len(text))}))
+        try:
+            found = self._con.execute(
+                "SELECT list(i ORDER BY i) FROM records "
+                "WHERE NOT coalesce(json_valid(v), false) OR json_type(v) <> 'OBJECT'"
+            ).fetchall()[0]
+        finally:
+            self._con.unregister("records")
+        bad: set[int] = set(found[0] or []) if found else set()
+        if utf8 is not None:  # positions among the UTF-8 records → among all
+            bad = {utf8[i] for i in bad} | (set(range(len(records))) - set(utf8))
+        good = np.setdiff1d(np.arange(len(records)), np.array(sorted(bad), np.int64))
+        errors = [
+            RecordError(i, _invalid_reason(records[i]) or "record is not valid JSON", records[i])
+            for i in sorted(bad)
+        ]
         return good, errors
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _by_index(e: RecordError) -> int:

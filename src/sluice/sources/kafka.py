@@ -11,7 +11,8 @@ import logging
 import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
-from operator import itemgetter
+from itertools import compress, repeat
+from operator import is_not, itemgetter
 from typing import Any, cast
 
 from confluent_kafka import (
@@ -288,19 +289,19 @@ class KafkaSource(Source):
         bucket is full. Returns how many went into buckets.
 
         Held messages were read before their partition's end-of-partition event, so only
-        ``fresh`` ones mean the partition has moved past its end. A chunk without events is
-        split by partition with C-level calls, not a Python step per message."""
+        ``fresh`` ones mean the partition has moved past its end. A chunk is split by partition
+        with C-level calls, not a Python step per message; its events (end-of-partition, errors:
+        a few per chunk) cut it into runs taken in order."""
         if not msgs:
             return 0
-        if any(map(_error, msgs)):  # end-of-partition events or errors: one by one, in order
-            got = 0
-            for m in cast(list[Any], msgs):
-                err = m.error()
-                if err is not None:
-                    self._on_error(err, m, eof)
-                else:
-                    got += self._sort([m], buckets, cap, eof, fresh=fresh)
-            return got
+        errors = list(map(_error, msgs))
+        if any(errors):  # end-of-partition events or errors: the runs between them, in order
+            got, start = 0, 0
+            for i in compress(range(len(msgs)), map(is_not, errors, repeat(None))):
+                got += self._sort(msgs[start:i], buckets, cap, eof, fresh=fresh)
+                self._on_error(errors[i], msgs[i], eof)
+                start = i + 1
+            return got + self._sort(msgs[start:], buckets, cap, eof, fresh=fresh)
         partitions: list[int] = list(map(_partition, msgs))
         distinct = set(partitions)
         if len(distinct) > 1:  # a stable sort by partition keeps each partition's order
