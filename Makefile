@@ -8,7 +8,7 @@ NODE_BIN := .tools/node_modules/.bin
 
 .PHONY: demo test lint bench clean tools
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py src/sluice/native/kafkadrain.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -56,4 +56,4 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache src/sluice/native/*.so
