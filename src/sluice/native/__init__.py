@@ -1,1 +1,2 @@
-"""Sluice's native parts, built by the package's install (setup.py); each has a Python path to fall back on."""
+"""Sluice's native parts, built by the package's install (setup.py); each has a Python
+path to fall back on."""
