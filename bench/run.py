@@ -24,6 +24,7 @@ from confluent_kafka import Producer
 
 from sluice.broker import LocalBroker, create_topic
 from sluice.localpg import LocalPostgres
+from sluice.native import kafkadrain
 from sluice.testing import SchemaRegistry
 
 HERE = Path(__file__).resolve().parent
@@ -198,6 +199,9 @@ def main() -> int:
         plan: list[tuple[str, str, dict[str, Any], int]] = [
             ("ceiling", "ceiling", {"topic": "json"}, json_bytes),
             ("ceiling_csv", "ceiling", {"topic": "csv"}, csv_bytes),
+            # The same topic read from C (kcat's way) and by the native drain into Arrow.
+            ("kcat_ceiling", "kcat_ceiling", {"topic": "json"}, json_bytes),
+            ("drain_ceiling", "drain_ceiling", {"topic": "json"}, json_bytes),
             ("naive", "naive", {"topic": "json", "db": db("naive"), "limit": args.naive}, 0),
             ("json", "sluice", {"topic": "json", "db": db("json"), "expect": n}, json_bytes),
             ("csv", "sluice", {"topic": "csv", "db": db("csv"), "expect": n, "fmt": "csv"},
@@ -241,7 +245,8 @@ def main() -> int:
             ("pg_replace", "sluice", {"topic": "json", "db": pgdb("replace"), "expect": n,
                                       "replace": True}, json_bytes),
         ]  # fmt: skip
-        wanted = {"ceiling", "ceiling_csv", "naive", *(args.only or "").split(",")}
+        wanted = {"ceiling", "ceiling_csv", "naive", "kcat_ceiling", "drain_ceiling",
+                  *(args.only or "").split(",")}  # fmt: skip
         if "clients" in wanted:
             wanted.add("served")
         if wanted & {"program", "python", "score"}:
@@ -253,6 +258,10 @@ def main() -> int:
         if any(label.startswith("pg_") for label in wanted):
             wanted |= {"pg_naive", "pg_naive_1k"}
         plan = [step for step in plan if not args.only or step[0] in wanted]
+        why_not = kafkadrain.load()
+        if why_not is not None:
+            print(f"no native drain ({why_not}): kcat_ceiling and drain_ceiling are left out")
+            plan = [step for step in plan if step[0] not in ("kcat_ceiling", "drain_ceiling")]
         for label, scenario, extra, nbytes in plan:
             print(f"  {label} ...", flush=True)
             if str(extra.get("db", "")).startswith("pg:"):

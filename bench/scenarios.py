@@ -87,6 +87,43 @@ def ceiling(bootstrap: str, topic: str, partitions: int, **_: Any) -> dict[str, 
     return {"rows": rows, "seconds": seconds, "bytes": nbytes}
 
 
+def kcat_ceiling(bootstrap: str, topic: str, partitions: int, **_: Any) -> dict[str, Any]:
+    """The C reference: librdkafka (the same library, confluent-kafka's) consuming from C and
+    touching every payload, as kcat does, with the same consumer settings as ``ceiling``."""
+    from sluice.native.kafkadrain import Drain
+
+    drain = Drain({**CEILING_CONSUMER, "bootstrap.servers": bootstrap, "group.id": "kcat"})
+    drain.assign(topic, dict.fromkeys(range(partitions), -2))
+    t0 = time.perf_counter()
+    rows, nbytes = drain.count(partitions)
+    seconds = time.perf_counter() - t0
+    drain.close()
+    return {"rows": rows, "seconds": seconds, "bytes": nbytes}
+
+
+def drain_ceiling(bootstrap: str, topic: str, partitions: int, **_: Any) -> dict[str, Any]:
+    """Sluice's native drain filling Arrow buffers (100k messages a fill) until every partition
+    reached its end: the extraction limit of the native path, before any parsing."""
+    from sluice.native.kafkadrain import Drain
+
+    drain = Drain({**CEILING_CONSUMER, "bootstrap.servers": bootstrap, "group.id": "drain"})
+    drain.assign(topic, dict.fromkeys(range(partitions), -2))
+    rows = nbytes = 0
+    ends: set[int] = set()
+    t0 = time.perf_counter()
+    while len(ends) < partitions:
+        fill = drain.fill(1.0, 100_000, cap=32 << 20)
+        rows += fill.rows
+        offsets = fill.values.buffers()[1]
+        nbytes += (
+            int.from_bytes(offsets[4 * fill.rows : 4 * fill.rows + 4], "little") if offsets else 0
+        )
+        ends |= set(fill.eof)
+    seconds = time.perf_counter() - t0
+    drain.close()
+    return {"rows": rows, "seconds": seconds, "bytes": nbytes}
+
+
 def naive(
     bootstrap: str, topic: str, partitions: int, db: str, limit: int, commit_every: int = 1000,
     **_: Any,
@@ -421,6 +458,8 @@ SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {
     "parquet_duckdb": parquet_duckdb,
     "files": sluice_files,
     "ceiling": ceiling,
+    "kcat_ceiling": kcat_ceiling,
+    "drain_ceiling": drain_ceiling,
     "naive": naive,
     "sluice": sluice_load,
     "query": query_while_ingesting,

@@ -126,6 +126,8 @@ def _open() -> Any:
                               C.c_char_p, C.c_int]  # fmt: skip
     lib.kd_fill.argtypes = [C.c_void_p, C.c_int, C.POINTER(_Fill)]
     lib.kd_logs.argtypes = [C.c_void_p, C.c_char_p, C.c_int, C.POINTER(C.c_int)]
+    lib.kd_count.restype = C.c_int64
+    lib.kd_count.argtypes = [C.c_void_p, C.c_int, C.c_int, C.POINTER(C.c_int64)]
     lib.kd_close.argtypes = [C.c_void_p]
     return lib
 
@@ -168,6 +170,14 @@ class Drain:
                 cap = max(cap, int(f.need))
                 continue
             return _drained(f, buffers, want)
+
+    def count(self, partitions: int, timeout: float = 10.0) -> tuple[int, int]:
+        """For benchmarks: read until ``partitions`` partitions reached their end, in C, only
+        touching the payloads: (messages, bytes)."""
+        nbytes = C.c_int64()
+        rows = _lib.kd_count(self._handle, partitions, int(timeout * 1000), C.byref(nbytes))
+        self._logs()
+        return int(rows), nbytes.value
 
     def _logs(self) -> None:
         buf = C.create_string_buffer(64 * 600)
