@@ -18,6 +18,7 @@ import pytest
 import sluice
 from sluice.sources.objects import GCSInteropSource, GCSSource, gcs_source
 from sluice.testing import Azurite, LocalGCS, LocalS3, unique_name
+from tests.e2e.test_s3 import csv, files
 
 
 @dataclass
@@ -79,16 +80,6 @@ def bucket(request: pytest.FixtureRequest) -> Iterator[Bucket]:
     yield Bucket(request.param.upper(), {"azure": "azure", "gcs": "gs"}[request.param], name,
                  config, credentials, write)  # fmt: skip
     fs.rm(name, recursive=True)
-
-
-def csv(rows: range) -> bytes:
-    return "".join(f"{i},n{i}\n" for i in rows).encode()
-
-
-def files(db: sluice.Connection) -> list[tuple[str, str]]:
-    return db.execute(
-        "SELECT FILE_NAME, FILE_STATE FROM information_schema.PIPELINES_FILES ORDER BY 1"
-    ).fetchall()
 
 
 def test_objects_load_once_and_a_reupload_loads_again(
