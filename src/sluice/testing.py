@@ -619,9 +619,15 @@ class LocalRabbitMQ:
 
         asyncio.run(delete())
 
-    def publish(self, stream: str, messages: Sequence[Any], chunk: int = 500) -> None:
+    def publish(
+        self, stream: str, messages: Sequence[Any], chunk: int = 500, *, sub_entries: bool = False
+    ) -> None:
         """Write ``messages`` (bytes, stored as they are, or ``rstream.AMQPMessage``) and wait
-        until RabbitMQ has confirmed every one."""
+        until RabbitMQ has confirmed every one. With ``sub_entries``, each ``chunk`` of them is
+        one gzip-compressed sub-entry batch (one offset for all its messages)."""
+        from rstream import CompressionType
+
+        entries = -(-len(messages) // chunk) if sub_entries else len(messages)
 
         async def send() -> None:
             done = asyncio.Event()
@@ -629,14 +635,19 @@ class LocalRabbitMQ:
 
             def confirm(status: Any) -> None:
                 confirmed.append(status)
-                if len(confirmed) == len(messages):
+                if len(confirmed) == entries:
                     done.set()
 
             async with self._producer() as producer:
                 await self._available(producer, stream)
                 for i in range(0, len(messages), chunk):
                     batch = list(messages[i : i + chunk])
-                    await producer.send_batch(stream, batch, on_publish_confirm=confirm)
+                    if sub_entries:
+                        await producer.send_sub_entry(
+                            stream, batch, CompressionType.Gzip, on_publish_confirm=confirm
+                        )
+                    else:
+                        await producer.send_batch(stream, batch, on_publish_confirm=confirm)
                 await asyncio.wait_for(done.wait(), 60)
             refused = [c for c in confirmed if not c.is_confirmed]
             if refused:

@@ -295,3 +295,25 @@ def test_batches_are_contiguous_across_seeks_and_end_probes(
         assert src.latest() == {"0": 3000} and src.earliest() == {"0": 0}
     finally:
         src.close()
+
+
+def test_sub_entry_batches_give_each_record_its_offset(
+    rabbitmq: LocalRabbitMQ, stream: str
+) -> None:
+    """A compressed sub-entry batch is one entry of a chunk, and each of its records has an
+    offset of its own: a batch may end inside it and the next one start there."""
+    rabbitmq.publish(stream, readings(range(50)), chunk=10, sub_entries=True)
+    src = RabbitMQSource(f"{rabbitmq.url}/{stream}", {}, LocalRabbitMQ.CREDENTIALS)
+    try:
+        cursor, seen = 0, []
+        while cursor < 50:
+            (batch,) = src.extract({"0": cursor}, 15, 10.0, stop_at_end=True)
+            assert batch.start == cursor and list(batch.offsets) == list(range(cursor, batch.end))
+            seen += [json.loads(r)["id"] for r in batch.records]
+            cursor = batch.end
+        assert seen == list(range(50))
+        assert src.latest() == {"0": 50}  # the end counts records, not entries
+        (again,) = src.extract({"0": 13}, 5, 10.0, stop_at_end=True)  # from inside an entry
+        assert [json.loads(r)["id"] for r in again.records] == [13, 14, 15, 16, 17]
+    finally:
+        src.close()

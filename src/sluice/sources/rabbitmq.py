@@ -332,14 +332,12 @@ class RabbitMQSource(Source):
                     f"RabbitMQ stream {self.topic!r} skipped from offset {expected} to {first}",
                     pipeline=self.pipeline,
                 )
-        out = []
         decode = _amqp_body if self.values["message_format"] == "amqp" else bytes
-        for i, entry in enumerate(_entries(chunk)):
-            offset = first + i
-            if expected is None or offset >= expected:
-                for record in entry:
-                    out.append((offset, decode(record), chunk.timestamp))
-        return out
+        start = 0 if expected is None else max(expected - first, 0)
+        records = _records(chunk)
+        return [
+            (first + i, decode(records[i]), chunk.timestamp) for i in range(start, len(records))
+        ]
 
     def _probe(self, offset: int | None) -> Any:
         """The first chunk a subscription of its own gets at ``offset`` (None: the stream's
@@ -364,7 +362,7 @@ class RabbitMQSource(Source):
     def _find_end(self) -> int:
         """The offset after the stream's last message: that of its last chunk."""
         chunk = self._probe(-1)
-        end = 0 if chunk is None else int(chunk.chunk_first_offset + chunk.num_entries)
+        end = 0 if chunk is None else int(chunk.chunk_first_offset + chunk.num_records)
         self._end = max(self._end, end)
         return end
 
@@ -425,22 +423,22 @@ def _drain(q: queue.Queue[Any]) -> None:
             return
 
 
-def _entries(chunk: Any) -> list[list[bytes]]:
-    """A chunk's entries, each one offset: a message, or a sub-entry batch of several."""
+def _records(chunk: Any) -> list[bytes]:
+    """A chunk's records, one offset each: its entries, a sub-entry batch giving several."""
     from rstream.schema import SubEntryChunk
 
     data: bytes = chunk.data
-    out: list[list[bytes]] = []
+    out: list[bytes] = []
     pos = 0
     for _ in range(chunk.num_entries):
         kind = data[pos]
         if kind & 0x80 == 0:
             size = int.from_bytes(data[pos : pos + 4], "big")
-            out.append([data[pos + 4 : pos + 4 + size]])
+            out.append(data[pos + 4 : pos + 4 + size])
             pos += 4 + size
         else:
             records, read = SubEntryChunk.read(data, kind, pos + 1)
-            out.append(records)
+            out.extend(records)
             pos += 1 + read
     return out
 
