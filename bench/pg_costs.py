@@ -59,6 +59,28 @@ def batch(n: int) -> pa.Table:
     )
 
 
+def adbc(dsn: str, rows: pa.Table) -> None:
+    """The same batch through ADBC's PostgreSQL driver (``adbc_ingest``: its own binary COPY
+    from Arrow), into a staging table of the same columns, beside Sluice's encoder + COPY."""
+    try:
+        import adbc_driver_postgresql.dbapi as adbc_pg
+    except ImportError:
+        print("ADBC: adbc-driver-postgresql is not installed (pip install adbc-driver-postgresql)")
+        return
+    with adbc_pg.connect(dsn) as con, con.cursor() as cur:
+        for label, mode in (
+            ("ADBC ingest, new table", "create"),
+            ("ADBC ingest, append", "append"),
+        ):
+            if mode == "create":
+                cur.execute("DROP TABLE IF EXISTS b_adbc")
+                con.commit()
+            t0 = time.perf_counter()
+            cur.adbc_ingest("b_adbc", rows, mode=mode)
+            con.commit()
+            print(f"{label:<40} {time.perf_counter() - t0:6.3f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=400_000)
@@ -77,6 +99,7 @@ def main() -> None:
         with con.cursor().copy("COPY b FROM STDIN (FORMAT BINARY)") as copy:
             copy.write(pgcopy.HEADER + bytes(body) + pgcopy.TRAILER)
         print(f"{'COPY into the staging table':<40} {time.perf_counter() - t0:6.3f} s")
+        adbc(server.dsn(), rows)
         for label, (table, insert) in STATEMENTS.items():
             con.execute("DROP TABLE IF EXISTS r")
             con.execute(table.encode())
