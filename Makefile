@@ -24,8 +24,8 @@ test: $(STAMP) tools
 	PATH="$(CURDIR)/$(NODE_BIN):$$PATH" $(BIN)/pytest -W error $(PYTEST_ARGS)
 
 # A real MySQL client for the wire-protocol tests, Java for writing PMML models and RabbitMQ
-# (its node is started by the tests, never as a service), from Debian's packages; Azurite from
-# the npm registry.
+# from Debian's packages; Azurite from the npm registry. RabbitMQ's node is started by the tests
+# on 127.0.0.1, never as a service: a policy-rc.d stops its package from starting one.
 tools:
 	@command -v mariadb >/dev/null || { \
 	  echo "installing the mariadb client (Debian package mariadb-client)"; \
@@ -41,10 +41,13 @@ tools:
 	  echo "could not install Java: the PMML model test will fail"; }
 	@test -x /usr/lib/rabbitmq/bin/rabbitmq-server || { \
 	  echo "installing RabbitMQ (Debian package rabbitmq-server): the RABBITMQ source's tests use it"; \
+	  guard=; [ -e /usr/sbin/policy-rc.d ] || { \
+	    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && guard=1; }; \
 	  (apt-get install -y -qq --no-install-recommends rabbitmq-server >/dev/null 2>&1 || \
 	   (apt-get update -qq >/dev/null && \
 	    apt-get install -y -qq --no-install-recommends rabbitmq-server >/dev/null)) || \
-	  echo "could not install rabbitmq-server: the RABBITMQ source's tests will fail"; }
+	  echo "could not install rabbitmq-server: the RABBITMQ source's tests will fail"; \
+	  [ -z "$$guard" ] || rm -f /usr/sbin/policy-rc.d; }
 	@test -x $(NODE_BIN)/azurite-blob || { \
 	  echo "installing Azurite ($(AZURITE)) into .tools with npm: the AZURE source's tests use it"; \
 	  npm install --prefix .tools --no-audit --no-fund --loglevel=error $(AZURITE) >/dev/null || \
