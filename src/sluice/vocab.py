@@ -4,8 +4,9 @@ transforms, stores and the engine all import it; it imports none of them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, overload
 
 import numpy as np
 import pyarrow as pa
@@ -32,6 +33,76 @@ META_COLUMNS = {
     "__key": "VARCHAR",
     "__headers": "VARCHAR",  # Kafka's, as a JSON object of text values
 }
+
+
+class ArrowRecords(Sequence[bytes]):
+    """Records held in one Arrow binary array (the native Kafka drain's): a sequence of bytes
+    for the code that wants Python objects, ``array`` for the code that does not. A null (a
+    message without a value) reads as an empty record."""
+
+    def __init__(self, array: pa.Array) -> None:
+        self.array = array
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    @overload
+    def __getitem__(self, i: int) -> bytes: ...
+    @overload
+    def __getitem__(self, i: slice) -> ArrowRecords: ...
+    def __getitem__(self, i: int | slice) -> bytes | ArrowRecords:
+        if isinstance(i, slice):
+            start, stop, step = i.indices(len(self.array))
+            if step != 1:
+                raise ValueError("ArrowRecords slices have a step of 1")
+            return ArrowRecords(self.array.slice(start, max(stop - start, 0)))
+        return bytes(self.array[i].as_py() or b"")
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter([v or b"" for v in self.array.to_pylist()])
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes of the records (not of the array's buffers)."""
+        start, end = value_span(self.array)
+        return end - start
+
+
+def value_span(array: pa.Array) -> tuple[int, int]:
+    """Where a binary array's values start and end in its data buffer."""
+    if not len(array):
+        return 0, 0
+    width = 8 if pa.types.is_large_binary(array.type) or pa.types.is_large_string(array.type) else 4
+    dtype = np.int64 if width == 8 else np.int32
+    offsets = np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array) + 1,
+                            offset=array.offset * width)  # fmt: skip
+    return int(offsets[0]), int(offsets[-1])
+
+
+class NumpyInts(Sequence[int]):
+    """Integers held in a numpy array (offsets and timestamps from the native Kafka drain): a
+    sequence for the code that wants ints, the array itself for numpy (``np.asarray``)."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    @overload
+    def __getitem__(self, i: int) -> int: ...
+    @overload
+    def __getitem__(self, i: slice) -> NumpyInts: ...
+    def __getitem__(self, i: int | slice) -> int | NumpyInts:
+        if isinstance(i, slice):
+            return NumpyInts(self.array[i])
+        return int(self.array[i])
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.array.tolist())
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.array if dtype is None else self.array.astype(dtype, copy=False)
 
 
 @dataclass
@@ -66,13 +137,24 @@ class PartitionBatch:
     def nbytes(self) -> int:
         if self.table is not None:
             return int(self.table.nbytes)
-        return len(self.data) if self.data is not None else sum(map(len, self.records))
+        if self.data is not None:
+            return len(self.data)
+        if isinstance(self.records, ArrowRecords):
+            return self.records.nbytes
+        return sum(map(len, self.records))
 
 
 def row_numbers(n: int) -> pa.Array:
     """``0 … n-1`` as int64, made in one numpy call (``pa.array`` of a range makes a Python int
-    per row, and of a numpy array imports pandas)."""
-    return pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(np.arange(n, dtype=np.int64))])
+    per row)."""
+    return int64_array(np.arange(n, dtype=np.int64))
+
+
+def int64_array(values: np.ndarray) -> pa.Array:
+    """A numpy array of integers as an Arrow int64 array, sharing its buffer when it can
+    (``pa.array`` of a numpy array imports pandas)."""
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
 
 
 def is_text_type(sql_type: str) -> bool:

@@ -7,6 +7,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, chain
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
@@ -16,6 +17,7 @@ from sluice.formats import Format, ParsedBatch, RecordError
 from sluice.vocab import (
     BATCH_ID,
     ROW_COLUMN,
+    ArrowRecords,
     PartitionBatch,
     PartitionProgress,
     Rejected,
@@ -69,7 +71,11 @@ class Batch:
     def _parse_records(cls, fmt: Format, parts: Sequence[PartitionBatch]) -> Batch:
         sizes = [p.count for p in parts]
         bounds = list(accumulate(sizes))
-        parsed = fmt.parse_records(list(chain.from_iterable(p.records for p in parts)))
+        if all(isinstance(p.records, ArrowRecords) for p in parts):  # the native drain's
+            arrays = [cast(ArrowRecords, p.records).array for p in parts]
+            parsed = fmt.parse_array(pa.concat_arrays(arrays) if len(arrays) != 1 else arrays[0])
+        else:
+            parsed = fmt.parse_records(list(chain.from_iterable(p.records for p in parts)))
         mapped = parsed.record_index is not None
         ids = parsed.record_index if mapped else _range(parsed.table.num_rows)
         batch = cls(parts, parsed.table.append_column(ROW_COLUMN, ids), [], [], bounds, mapped)

@@ -65,6 +65,11 @@ class Format(ABC):
     def parse_records(self, records: Sequence[bytes]) -> ParsedBatch:
         """Parse messages, one record each (a Kafka partition's batch)."""
 
+    def parse_array(self, values: pa.Array) -> ParsedBatch:
+        """Parse messages held in one Arrow binary array (a null is an empty record). Formats
+        that parse Arrow directly override this; the others read the records as bytes."""
+        return self.parse_records([v or b"" for v in values.to_pylist()])
+
     @abstractmethod
     def parse_file(self, data: bytes, *, continues: bool = False) -> ParsedBatch:
         """Parse the content of a file, or with ``continues`` a later piece of one (cut at

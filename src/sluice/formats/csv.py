@@ -15,12 +15,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from sluice.errors import FormatError
 from sluice.formats.base import Format, ParsedBatch, RecordError, empty_table
 from sluice.sql import ast
-from sluice.vocab import row_numbers
+from sluice.vocab import ArrowRecords, row_numbers, value_span
 
 
 class CsvFormat(Format):
@@ -47,15 +48,26 @@ class CsvFormat(Format):
     def parse_records(self, records: Sequence[bytes]) -> ParsedBatch:
         if not records:
             return ParsedBatch(empty_table(self.targets))
+        return self._parse_lines(b"\n".join(records), records)
+
+    def parse_array(self, values: pa.Array) -> ParsedBatch:
+        if not len(values):
+            return ParsedBatch(empty_table(self.targets))
+        # each record and a line end, joined by Arrow: the buffer is the batch's lines
+        lines = pc.binary_join_element_wise(pc.fill_null(values, b""), b"", b"\n")
+        start, end = value_span(lines)
+        return self._parse_lines(lines.buffers()[2][start:end].to_pybytes(), ArrowRecords(values))
+
+    def _parse_lines(self, data: bytes, records: Sequence[bytes]) -> ParsedBatch:
         try:
-            batch = self._parse(b"\n".join(records), skip_rows=0)
+            batch = self._parse(data, skip_rows=0)
         except _InvalidUtf8:
-            return self._without_invalid_utf8(records)
+            return self._without_invalid_utf8(list(records))
         if not batch.errors:
             if batch.table.num_rows == len(records):
                 batch.record_index = row_numbers(len(records))
             return batch
-        return _locate_errors(records, batch)
+        return _locate_errors(list(records), batch)
 
     def _without_invalid_utf8(self, records: Sequence[bytes]) -> ParsedBatch:
         """Rare path: leave out the records that are not UTF-8 and parse the others."""

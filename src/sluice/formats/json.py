@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sluice.errors import FormatError
 from sluice.formats.base import (
@@ -26,7 +27,7 @@ from sluice.formats.base import (
     text_array,
 )
 from sluice.sql import ast
-from sluice.vocab import row_numbers
+from sluice.vocab import ArrowRecords, row_numbers
 
 _LEAF = '"VARCHAR"'
 
@@ -65,6 +66,14 @@ class JsonFormat(Format):
             RecordError(int(good[e.index]), e.reason, e.raw) for e in missing if e.index is not None
         ]
         return ParsedBatch(table, remap.take(index), sorted(errors + missing, key=_by_index))
+
+    def parse_array(self, values: pa.Array) -> ParsedBatch:
+        if not len(values):
+            return ParsedBatch(empty_table(self.targets))
+        try:
+            return ParsedBatch(*self._run(pc.fill_null(values, b"").cast(pa.large_string())))
+        except (pa.ArrowInvalid, duckdb.Error):
+            return self.parse_records(list(ArrowRecords(values)))  # the rare path, as above
 
     def _run(self, column: pa.Array) -> tuple[pa.Table, pa.Array, list[RecordError]]:
         records = pa.table({"v": column, "i": row_numbers(len(column))})

@@ -71,6 +71,8 @@ rd_kafka_resp_err_t rd_kafka_header_get_all(const rd_kafka_headers_t *, size_t, 
                                             const void **, size_t *);
 void rd_kafka_message_destroy(rd_kafka_message_t *);
 rd_kafka_resp_err_t rd_kafka_fatal_error(rd_kafka_t *, char *, size_t);
+rd_kafka_resp_err_t rd_kafka_get_watermark_offsets(rd_kafka_t *, const char *, int32_t, int64_t *,
+                                                   int64_t *);
 rd_kafka_resp_err_t rd_kafka_consumer_close(rd_kafka_t *);
 void rd_kafka_queue_destroy(rd_kafka_queue_t *);
 void rd_kafka_destroy(rd_kafka_t *);
@@ -107,6 +109,7 @@ typedef struct {
     int32_t *partitions;
     int64_t *offsets, *timestamps;
     int32_t *eof; /* max_rows: the partitions that reached their end */
+    int32_t *eof_at; /* max_rows: the rows handed out before each end was reported */
     /* out */
     int32_t rows, neof;
     int64_t skipped; /* before the assigned offset (a consumer that went back): left out */
@@ -232,7 +235,10 @@ int kd_fill(kd_t *kd, int timeout_ms, kd_fill_t *f) {
         rd_kafka_message_t *m = kd->pending[kd->next];
         if (m->err) {
             if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                f->eof[f->neof++ % f->max_rows] = m->partition;
+                if (f->neof < f->max_rows) {
+                    f->eof_at[f->neof] = n;
+                    f->eof[f->neof++] = m->partition;
+                }
             } else {
                 f->error = m->err;
                 f->error_partition = m->partition;
@@ -306,9 +312,15 @@ int kd_fill(kd_t *kd, int timeout_ms, kd_fill_t *f) {
         rd_kafka_message_destroy(m);
         kd->next++;
     }
-    if (f->neof > f->max_rows) f->neof = f->max_rows;
     f->rows = n;
     return n;
+}
+
+/* The high watermark librdkafka last saw for a partition (from fetch responses), or -1. */
+int64_t kd_high_watermark(kd_t *kd, const char *topic, int32_t partition) {
+    int64_t low = -1, high = -1;
+    if (rd_kafka_get_watermark_offsets(kd->rk, topic, partition, &low, &high)) return -1;
+    return high;
 }
 
 /* The C reference for benchmarks: consume until `partitions` partitions reached their end,

@@ -46,6 +46,7 @@ class _Fill(C.Structure):
         ("offsets", C.c_void_p),
         ("timestamps", C.c_void_p),
         ("eof", C.c_void_p),
+        ("eof_at", C.c_void_p),
         ("rows", C.c_int32),
         ("neof", C.c_int32),
         ("skipped", C.c_int64),
@@ -70,6 +71,7 @@ class Drained:
     keys: pa.Array | None
     headers: pa.Array | None
     eof: list[int]
+    eof_at: list[int]  # for each end: how many of this fill's rows came before it
     skipped: int
     error: tuple[int, str, bool, int] | None  # (code, text, fatal, partition)
 
@@ -126,6 +128,8 @@ def _open() -> Any:
                               C.c_char_p, C.c_int]  # fmt: skip
     lib.kd_fill.argtypes = [C.c_void_p, C.c_int, C.POINTER(_Fill)]
     lib.kd_logs.argtypes = [C.c_void_p, C.c_char_p, C.c_int, C.POINTER(C.c_int)]
+    lib.kd_high_watermark.restype = C.c_int64
+    lib.kd_high_watermark.argtypes = [C.c_void_p, C.c_char_p, C.c_int32]
     lib.kd_count.restype = C.c_int64
     lib.kd_count.argtypes = [C.c_void_p, C.c_int, C.c_int, C.POINTER(C.c_int64)]
     lib.kd_close.argtypes = [C.c_void_p]
@@ -171,6 +175,10 @@ class Drain:
                 continue
             return _drained(f, buffers, want)
 
+    def high_watermark(self, topic: str, partition: int) -> int:
+        """The partition's end as librdkafka last saw it (-1: not known yet)."""
+        return int(_lib.kd_high_watermark(self._handle, topic.encode(), partition))
+
     def count(self, partitions: int, timeout: float = 10.0) -> tuple[int, int]:
         """For benchmarks: read until ``partitions`` partitions reached their end, in C, only
         touching the payloads: (messages, bytes)."""
@@ -205,7 +213,8 @@ def _conf_value(value: Any) -> str:
 def _buffers(rows: int, cap: int, want: int) -> tuple[_Fill, dict[str, pa.Buffer]]:
     bitmap = (rows + 7) // 8
     sizes = {"value_offsets": 4 * (rows + 1), "values": cap, "value_valid": bitmap,
-             "partitions": 4 * rows, "offsets": 8 * rows, "eof": 4 * rows}  # fmt: skip
+             "partitions": 4 * rows, "offsets": 8 * rows, "eof": 4 * rows,
+             "eof_at": 4 * rows}  # fmt: skip
     if want & WANT_KEYS:
         sizes |= {"key_offsets": 4 * (rows + 1), "keys": cap, "key_valid": bitmap}
     if want & WANT_HEADERS:
@@ -228,6 +237,7 @@ def _drained(f: _Fill, b: dict[str, pa.Buffer], want: int) -> Drained:
         )
 
     eof = pa.Array.from_buffers(pa.int32(), f.neof, [None, b["eof"]]).to_pylist()
+    eof_at = pa.Array.from_buffers(pa.int32(), f.neof, [None, b["eof_at"]]).to_pylist()
     error = None
     if f.error:
         error = (int(f.error), f.message.decode(errors="replace"), bool(f.fatal),
@@ -242,6 +252,7 @@ def _drained(f: _Fill, b: dict[str, pa.Buffer], want: int) -> Drained:
         keys=binary("key") if want & WANT_KEYS else None,
         headers=binary("header") if want & WANT_HEADERS else None,
         eof=[int(p) for p in eof],
+        eof_at=[int(n) for n in eof_at],
         skipped=int(f.skipped),
         error=error,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
@@ -15,6 +16,8 @@ from itertools import compress, repeat
 from operator import is_not, itemgetter
 from typing import Any, cast
 
+import numpy as np
+import pyarrow as pa
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
@@ -26,9 +29,10 @@ from confluent_kafka import (
 
 from sluice._logs import RepeatFilter
 from sluice.errors import SourceError, SourceUnavailableError
+from sluice.native import kafkadrain
 from sluice.options import OptionSpec
 from sluice.sources.base import Source
-from sluice.vocab import PartitionBatch
+from sluice.vocab import ArrowRecords, NumpyInts, PartitionBatch, int64_array
 
 log = logging.getLogger("sluice.kafka")
 # librdkafka's own log, through Sluice's logging, each distinct line at most every 30 s.
@@ -37,6 +41,11 @@ _repeats = RepeatFilter(interval=30.0)
 librdkafka_log.addFilter(_repeats)
 
 DEFAULT_PORT = 9092
+#: The native drain (``sluice.native.kafkadrain``) reads the topic when it is built; set
+#: SLUICE_NATIVE_KAFKA=0 to read through confluent-kafka's Python consumer instead.
+NATIVE = os.environ.get("SLUICE_NATIVE_KAFKA", "1") != "0"
+NATIVE_FILL = 100_000  # messages a fill of the native drain asks for
+_said_why = False
 CONSUME_CHUNK = 10_000  # measured: faster than both single polls and very large calls
 METADATA_REFRESH_SECONDS = 5.0
 
@@ -121,6 +130,9 @@ class KafkaSource(Source):
         self._eof: set[int] = set()
         self._partitions: list[int] = []
         self._listed_at = 0.0
+        self._drain: kafkadrain.Drain | None = None
+        self._pieces: dict[int, list[pa.RecordBatch]] = {}  # native: held for the next batch
+        self.native = NATIVE and _native_available()
         self._last_turn = -1  # the last partition a batch limited by max_partitions took
 
     # -- metadata -----------------------------------------------------------------------------
@@ -170,6 +182,11 @@ class KafkaSource(Source):
         stop_at_end: bool = False,
         max_partitions: int | None = None,
     ) -> list[PartitionBatch]:
+        if self.native:
+            return self._extract_native(
+                cursors, max_per_partition, wait, stop_at_end=stop_at_end,
+                max_partitions=max_partitions,
+            )  # fmt: skip
         try:
             wanted = {p: cursors.get(str(p)) for p in self.partitions()}
             if any(p not in self._position or self._position[p] != c for p, c in wanted.items()):
@@ -221,6 +238,183 @@ class KafkaSource(Source):
             batches.append(batch)
         return batches
 
+    # -- the native path ------------------------------------------------------------------------
+
+    def _extract_native(
+        self,
+        cursors: Mapping[str, int],
+        cap: int,
+        wait: float,
+        *,
+        stop_at_end: bool,
+        max_partitions: int | None,
+    ) -> list[PartitionBatch]:
+        """``extract`` through the native drain: each fill is one Arrow batch, split by
+        partition with numpy; no Python object per message."""
+        try:
+            wanted = {p: cursors.get(str(p)) for p in self.partitions()}
+            drain = self._native_drain()
+            if any(p not in self._position or self._position[p] != c for p, c in wanted.items()):
+                self._assign(wanted)
+            taken = self._fill_native(drain, wanted, cap, wait, stop_at_end)
+        except SourceUnavailableError:
+            self.close()
+            raise
+        except kafkadrain.DrainError as exc:
+            self.close()
+            raise SourceError(f"bad Kafka CONFIG: {exc}", pipeline=self.pipeline) from exc
+        except BaseException:
+            self._position.clear()
+            self._pieces = {}
+            raise
+        ready = sorted(p for p, pieces in taken.items() if pieces)
+        if max_partitions and len(ready) > max_partitions:
+            ready.sort(key=lambda p: p <= self._last_turn)
+            for p in ready[max_partitions:]:  # held, before any held already
+                self._pieces[p] = taken[p] + self._pieces.get(p, [])
+            ready = ready[:max_partitions]
+            self._last_turn = ready[-1]
+        batches = []
+        for p in sorted(ready):
+            rows = pa.Table.from_batches(taken[p]).combine_chunks()
+            offsets = rows.column("offset").to_numpy()
+            end = int(offsets[-1]) + 1
+            self._position[p] = end
+            high = drain.high_watermark(self.topic, p)
+            batch = PartitionBatch(
+                str(p), wanted[p], end,
+                records=ArrowRecords(rows.column("value").chunk(0)),
+                latest=max(high, end), offsets=NumpyInts(offsets),
+            )  # fmt: skip
+            if "timestamp" in self.metadata:
+                batch.timestamps = NumpyInts(rows.column("timestamp").to_numpy())
+            if "key" in self.metadata:
+                batch.keys = rows.column("key").to_pylist()
+            if "headers" in self.metadata:
+                batch.headers = [
+                    _headers_json(kafkadrain.decode_headers(h))
+                    for h in rows.column("headers").to_pylist()
+                ]
+            batches.append(batch)
+        return batches
+
+    def _native_drain(self) -> kafkadrain.Drain:
+        if self._drain is None:
+            conf = {k: v for k, v in self.conf.items() if k != "logger"}
+            self._drain = kafkadrain.Drain(conf)
+        return self._drain
+
+    def _fill_native(
+        self,
+        drain: kafkadrain.Drain,
+        wanted: Mapping[int, int | None],
+        cap: int,
+        wait: float,
+        stop_at_end: bool,
+    ) -> dict[int, list[pa.RecordBatch]]:
+        taken: dict[int, list[pa.RecordBatch]] = {p: [] for p in wanted}
+        counts = dict.fromkeys(wanted, 0)
+        held, self._pieces = self._pieces, {}
+        got = 0
+        for p, pieces in held.items():
+            for piece in pieces:
+                got += self._take(taken, counts, p, piece, cap)
+        want = (
+            (kafkadrain.WANT_TIMESTAMPS if "timestamp" in self.metadata else 0)
+            | (kafkadrain.WANT_KEYS if "key" in self.metadata else 0)
+            | (kafkadrain.WANT_HEADERS if "headers" in self.metadata else 0)
+        )
+        eof = self._eof
+        deadline = time.monotonic() + wait
+        while True:
+            caught_up = all(p in eof or counts.get(p, 0) >= cap for p in wanted)
+            if caught_up and (got or stop_at_end):
+                return taken
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return taken
+            fill = drain.fill(min(remaining, 0.5), NATIVE_FILL, want=want)
+            got += self._sort_native(fill, taken, counts, cap, eof)
+            if fill.skipped:
+                log.warning(
+                    "pipeline %s: %d messages before the cursors were read again (the consumer "
+                    "went back) and skipped", self.pipeline, fill.skipped,
+                )  # fmt: skip
+            if fill.error is not None:
+                self._on_native_error(*fill.error)
+
+    def _sort_native(
+        self,
+        fill: kafkadrain.Drained,
+        taken: dict[int, list[pa.RecordBatch]],
+        counts: dict[int, int],
+        cap: int,
+        eof: set[int],
+    ) -> int:
+        """Put a fill's rows in their partitions' buckets (the rest held for the next batch),
+        and note which partitions reached their end after their last row in it."""
+        got = 0
+        last_row: dict[int, int] = {}
+        if fill.rows:
+            columns = {"value": fill.values, "offset": fill.offsets}
+            if fill.timestamps is not None:
+                columns["timestamp"] = fill.timestamps
+            if fill.keys is not None:
+                columns["key"] = fill.keys
+            if fill.headers is not None:
+                columns["headers"] = fill.headers
+            rows = pa.RecordBatch.from_pydict(columns)
+            parts = fill.partitions.to_numpy()
+            distinct = np.unique(parts)
+            if len(distinct) > 1:  # a stable sort by partition keeps each partition's order
+                order = np.argsort(parts, kind="stable")
+                rows, sorted_parts = rows.take(int64_array(order)), parts[order]
+            else:
+                sorted_parts = parts
+            starts = np.searchsorted(sorted_parts, distinct, side="left")
+            stops = np.searchsorted(sorted_parts, distinct, side="right")
+            for p, start, stop in zip(
+                distinct.tolist(), starts.tolist(), stops.tolist(), strict=True
+            ):
+                got += self._take(taken, counts, p, rows.slice(start, stop - start), cap)
+                last_row[p] = int(len(parts) - 1 - np.argmax(parts[::-1] == p))
+                eof.discard(p)
+        for p, at in zip(fill.eof, fill.eof_at, strict=True):
+            if at > last_row.get(p, -1):  # reached its end after its last row of this fill
+                eof.add(p)
+        return got
+
+    def _take(
+        self,
+        taken: dict[int, list[pa.RecordBatch]],
+        counts: dict[int, int],
+        p: int,
+        piece: pa.RecordBatch,
+        cap: int,
+    ) -> int:
+        room = max(cap - counts.get(p, 0), 0)
+        if len(piece) > room:
+            self._pieces.setdefault(p, []).append(piece.slice(room))
+            piece = piece.slice(0, room)
+        if len(piece):
+            taken.setdefault(p, []).append(piece)
+            counts[p] = counts.get(p, 0) + len(piece)
+        return len(piece)
+
+    def _on_native_error(self, code: int, text: str, fatal: bool, partition: int) -> None:
+        if code in _UNAVAILABLE:
+            raise SourceUnavailableError(
+                f"Kafka at {self.servers} is unreachable: {text}", pipeline=self.pipeline
+            )
+        if code == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            raise SourceUnavailableError(
+                f"topic {self.topic!r} is not available on {self.servers}: {text}",
+                pipeline=self.pipeline,
+            )
+        if fatal or not KafkaError(code).retriable():
+            raise SourceError(f"Kafka error: {text}", pipeline=self.pipeline)
+        log.warning("pipeline %s: Kafka: %s", self.pipeline, text)
+
     def _collect(self, batch: PartitionBatch, msgs: list[Any]) -> None:
         """The per-message metadata the pipeline reads (C-level maps, but for headers)."""
         if "timestamp" in self.metadata:
@@ -247,14 +441,19 @@ class KafkaSource(Source):
         return {p: buckets[p] for p in chosen}
 
     def _assign(self, wanted: Mapping[int, int | None]) -> None:
-        self._client().assign(
-            [
-                TopicPartition(self.topic, p, OFFSET_BEGINNING if c is None else c)
-                for p, c in wanted.items()
-            ]
-        )
+        if self.native:
+            starts = {p: OFFSET_BEGINNING if c is None else c for p, c in wanted.items()}
+            self._native_drain().assign(self.topic, starts)
+        else:
+            self._client().assign(
+                [
+                    TopicPartition(self.topic, p, OFFSET_BEGINNING if c is None else c)
+                    for p, c in wanted.items()
+                ]
+            )
         self._position = dict(wanted)
         self._held.clear()
+        self._pieces = {}
         self._eof.clear()
 
     def _fill(
@@ -382,6 +581,10 @@ class KafkaSource(Source):
         return {str(p): o for p, o in ends.items()}
 
     def close(self) -> None:
+        if self._drain is not None:
+            self._drain.close()
+            self._drain = None
+        self._pieces = {}
         if self._consumer is not None:
             self._consumer.close()  # serves the log lines still queued
             self._consumer = None
@@ -390,3 +593,13 @@ class KafkaSource(Source):
         self._held.clear()
         self._eof.clear()
         self._listed_at = 0.0
+
+
+def _native_available() -> bool:
+    """Whether the native drain can be used; says once why not."""
+    global _said_why
+    why = kafkadrain.load()
+    if why is not None and not _said_why:
+        _said_why = True
+        log.info("reading Kafka through confluent-kafka's consumer: %s", why)
+    return why is None
