@@ -324,3 +324,56 @@ def test_max_partitions_per_batch_takes_partitions_in_turn_keeping_the_consumer(
     assert [p for (p,) in order] == ["0", "1", "2"] * 3
     assert db.execute("SELECT count(DISTINCT id) FROM t").fetchone() == (90,)
     assert len(assigned) == 1
+
+
+def test_the_native_drain_and_confluent_kafkas_consumer_load_the_same_rows(
+    db: sluice.Connection,
+    broker: LocalBroker,
+    topic: Callable[..., str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The two extraction paths, on one topic of keyed messages with headers, a bad record and
+    messages without a value: the same rows, offsets, keys, headers and errors."""
+    from confluent_kafka import Producer
+
+    from sluice.native import kafkadrain
+    from sluice.sources import kafka as kafka_source
+
+    if kafkadrain.load() is not None:
+        pytest.skip(f"native drain: {kafkadrain.load()}")
+    name = topic(3)
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    for i in range(900):
+        value = None if i % 97 == 5 else b"{bad" if i == 300 else json.dumps({"id": i}).encode()
+        producer.produce(
+            name, value, key=None if i % 4 == 0 else f"k{i}".encode(), partition=i % 3,
+            headers=[("n", str(i).encode())] if i % 10 == 0 else None,
+        )  # fmt: skip
+    assert producer.flush(30) == 0
+    found = {}
+    for native in (True, False):
+        monkeypatch.setattr(kafka_source, "NATIVE", native)
+        table = f"t_{'native' if native else 'python'}"
+        db.execute(
+            f"CREATE TABLE {table} (id INTEGER, part VARCHAR, pos BIGINT, k VARCHAR, h VARCHAR)"
+        )
+        db.execute(
+            f"CREATE PIPELINE p_{table} AS LOAD DATA KAFKA {kafka(broker, name)} "
+            "MAX_OFFSETS_PER_BATCH_PARTITION 100 SKIP PARSER ERRORS "
+            f"INTO TABLE {table} FORMAT JSON (id <- id DEFAULT NULL) "
+            "SET part = get_kafka_pipeline_prop('prop_partition'), "
+            "pos = get_kafka_pipeline_prop('prop_offset'), "
+            "k = get_kafka_pipeline_prop('prop_key'), h = get_kafka_pipeline_prop('prop_headers')"
+        )
+        db.execute(f"START PIPELINE p_{table} FOREGROUND")
+        rows = db.execute(f"SELECT * FROM {table} ORDER BY part, pos").fetchall()
+        errors = db.execute(
+            'SELECT BATCH_SOURCE_PARTITION_ID, "OFFSET", ERROR_MESSAGE '
+            f"FROM information_schema.PIPELINES_ERRORS WHERE PIPELINE_NAME = 'p_{table}'"
+        ).fetchall()
+        found[native] = (rows, sorted(errors))
+    assert found[True] == found[False]
+    rows, errors = found[True]
+    assert len(rows) + len(errors) == 900 and len(errors) >= 1
+    assert rows[0][3] is None and rows[1][3] == "k3"  # partition 0: ids 0, 3, …
+    assert json.loads(rows[0][4]) == {"n": "0"}
