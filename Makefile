@@ -2,9 +2,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Azurite, Microsoft's Azure Storage emulator, from the npm registry (for the AZURE source's tests).
-AZURITE := azurite@3.37.0
-NODE_BIN := .tools/node_modules/.bin
+# Azurite, Microsoft's Azure Storage emulator, from the npm registry (for the AZURE source's
+# tests), with every package it needs pinned by tools/azurite/package-lock.json.
+NODE_BIN := tools/azurite/node_modules/.bin
 
 .PHONY: demo test lint bench clean tools
 
@@ -49,8 +49,8 @@ tools:
 	  echo "could not install rabbitmq-server: the RABBITMQ source's tests will fail"; \
 	  [ -z "$$guard" ] || rm -f /usr/sbin/policy-rc.d; }
 	@test -x $(NODE_BIN)/azurite-blob || { \
-	  echo "installing Azurite ($(AZURITE)) into .tools with npm: the AZURE source's tests use it"; \
-	  npm install --prefix .tools --no-audit --no-fund --loglevel=error $(AZURITE) >/dev/null || \
+	  echo "installing Azurite (tools/azurite) with npm ci: the AZURE source's tests use it"; \
+	  (cd tools/azurite && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || \
 	  echo "could not install Azurite: the AZURE source's tests will fail"; }
 
 lint: $(STAMP)
@@ -59,4 +59,4 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache src/sluice/native/*.so
+	rm -rf $(VENV) tools/azurite/node_modules build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache src/sluice/native/*.so

@@ -388,7 +388,7 @@ def _free_port() -> int:
 
 class Azurite:
     """Azure Blob storage on 127.0.0.1: Microsoft's emulator, Azurite (the npm package, which
-    ``make tools`` installs into ``.tools``), in memory. ``config`` and ``credentials`` are
+    ``make tools`` installs into ``tools/azurite``), in memory. ``config`` and ``credentials`` are
     those of a pipeline reading it; ``filesystem()`` writes to it (adlfs). Use as a context
     manager, or ``close()`` it."""
 
@@ -400,10 +400,10 @@ class Azurite:
         import shutil
         from pathlib import Path
 
-        tools = Path(__file__).resolve().parents[2] / ".tools" / "node_modules" / ".bin"
+        tools = Path(__file__).resolve().parents[2] / "tools" / "azurite" / "node_modules" / ".bin"
         binary = shutil.which("azurite-blob") or shutil.which("azurite-blob", path=str(tools))
         if binary is None:
-            raise RuntimeError("Azurite is not installed: `make tools` installs it into .tools")
+            raise RuntimeError("Azurite is not installed: `make tools` installs it (tools/azurite)")
         port = _free_port()
         self._process = Spawned(
             [
