@@ -59,6 +59,12 @@ def own_usage() -> dict[str, float]:
     return {"peak_rss_mb": hwm_kb / 1024, "cpu_seconds": usage.ru_utime + usage.ru_stime}
 
 
+def cpu() -> float:
+    """CPU seconds of this process so far, over all its threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     if not values:
         return {"p50": 0.0, "p99": 0.0, "max": 0.0}
@@ -73,7 +79,7 @@ def ceiling(bootstrap: str, topic: str, partitions: int, **_: Any) -> dict[str, 
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
     rows = nbytes = 0
     eof: set[int] = set()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu()
     while len(eof) < partitions:
         for m in consumer.consume(10_000, 1.0):
             if m.error() is not None:
@@ -82,9 +88,9 @@ def ceiling(bootstrap: str, topic: str, partitions: int, **_: Any) -> dict[str, 
                 continue
             nbytes += len(m.value())
             rows += 1
-    seconds = time.perf_counter() - t0
+    seconds, load_cpu = time.perf_counter() - t0, cpu() - c0
     consumer.close()
-    return {"rows": rows, "seconds": seconds, "bytes": nbytes}
+    return {"rows": rows, "seconds": seconds, "load_cpu": load_cpu, "bytes": nbytes}
 
 
 def kcat_ceiling(bootstrap: str, topic: str, partitions: int, **_: Any) -> dict[str, Any]:
@@ -94,11 +100,11 @@ def kcat_ceiling(bootstrap: str, topic: str, partitions: int, **_: Any) -> dict[
 
     drain = Drain({**CEILING_CONSUMER, "bootstrap.servers": bootstrap, "group.id": "kcat"})
     drain.assign(topic, dict.fromkeys(range(partitions), -2))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu()
     rows, nbytes = drain.count(partitions)
-    seconds = time.perf_counter() - t0
+    seconds, load_cpu = time.perf_counter() - t0, cpu() - c0
     drain.close()
-    return {"rows": rows, "seconds": seconds, "bytes": nbytes}
+    return {"rows": rows, "seconds": seconds, "load_cpu": load_cpu, "bytes": nbytes}
 
 
 def drain_ceiling(bootstrap: str, topic: str, partitions: int, **_: Any) -> dict[str, Any]:
@@ -110,7 +116,7 @@ def drain_ceiling(bootstrap: str, topic: str, partitions: int, **_: Any) -> dict
     drain.assign(topic, dict.fromkeys(range(partitions), -2))
     rows = nbytes = 0
     ends: set[int] = set()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu()
     while len(ends) < partitions:
         fill = drain.fill(1.0, 100_000, cap=32 << 20)
         rows += fill.rows
@@ -119,9 +125,9 @@ def drain_ceiling(bootstrap: str, topic: str, partitions: int, **_: Any) -> dict
             int.from_bytes(offsets[4 * fill.rows : 4 * fill.rows + 4], "little") if offsets else 0
         )
         ends |= set(fill.eof)
-    seconds = time.perf_counter() - t0
+    seconds, load_cpu = time.perf_counter() - t0, cpu() - c0
     drain.close()
-    return {"rows": rows, "seconds": seconds, "bytes": nbytes}
+    return {"rows": rows, "seconds": seconds, "load_cpu": load_cpu, "bytes": nbytes}
 
 
 def naive(
@@ -144,7 +150,7 @@ def naive(
         insert = "INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?, ?, NULL)"
     con.execute(TABLE.format(key=""))
     rows = nbytes = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu()
     con.execute("BEGIN")
     while rows < limit:
         m = consumer.poll(1.0)
@@ -163,10 +169,10 @@ def naive(
             con.execute("COMMIT")
             con.execute("BEGIN")
     con.execute("COMMIT")
-    seconds = time.perf_counter() - t0
+    seconds, load_cpu = time.perf_counter() - t0, cpu() - c0
     consumer.close()
     con.close()
-    return {"rows": rows, "seconds": seconds, "bytes": nbytes}
+    return {"rows": rows, "seconds": seconds, "load_cpu": load_cpu, "bytes": nbytes}
 
 
 def _pipeline(
@@ -199,13 +205,13 @@ def sluice_load(
         clause = _transform_clause(transform, db) + " " + clause
     key = " PRIMARY KEY" if replace else ""
     conn = _pipeline(db, bootstrap, topic, clause, key, kafka_config)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu()
     batches = conn.execute("START PIPELINE p FOREGROUND").fetchall()
-    seconds = time.perf_counter() - t0
+    seconds, load_cpu = time.perf_counter() - t0, cpu() - c0
     rows = _count(conn)
     conn.close()
     assert rows == expect, f"loaded {rows}, expected {expect}"
-    return {"rows": rows, "seconds": seconds, "batches": len(batches)}
+    return {"rows": rows, "seconds": seconds, "load_cpu": load_cpu, "batches": len(batches)}
 
 
 def _transform_clause(kind: str, db: str) -> str:
@@ -246,7 +252,7 @@ def query_while_ingesting(
     """The JSON load running in the background, and a dashboard query every 100 ms."""
     conn = _pipeline(db, bootstrap, topic, f"INTO TABLE readings {JSON_MAPPING}")
     latencies: list[float] = []
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu()
     conn.execute("START PIPELINE p")
     rows = 0
     while rows < expect:
@@ -256,18 +262,19 @@ def query_while_ingesting(
         latencies.append((time.perf_counter() - q0) * 1000)
         rows = _count(conn)
         time.sleep(max(0.0, every - (time.perf_counter() - tick)))
-    seconds = time.perf_counter() - t0
+    seconds, load_cpu = time.perf_counter() - t0, cpu() - c0
     conn.execute("STOP PIPELINE p")
     conn.close()
-    return {"rows": rows, "seconds": seconds, "query_ms": percentiles(latencies),
-            "queries": len(latencies)}  # fmt: skip
+    return {"rows": rows, "seconds": seconds, "load_cpu": load_cpu,
+            "query_ms": percentiles(latencies), "queries": len(latencies)}  # fmt: skip
 
 
 def freshness(
     bootstrap: str, topic: str, db: str, rate: int, duration: float, **_: Any
 ) -> dict[str, Any]:
     """Produce at a steady rate with the send time in each message (another process); report
-    how long each record took to become visible to a query (visible time - send time)."""
+    how long each record took to become visible to a query (visible time - send time), once
+    the pipeline runs (its start-up is not freshness)."""
     conn = sluice.connect(db)
     conn.execute("CREATE TABLE fresh (seq BIGINT, sent_ms BIGINT)")
     conn.execute(
@@ -277,8 +284,20 @@ def freshness(
     conn.execute("START PIPELINE f")
     producer = _spawn_producer(bootstrap, topic, rate, duration)
     watcher = duckdb.connect(db)  # the same database, as a reader of the table would see it
+    # Steady state only: the clock starts once the warm-up messages (one per partition) are
+    # visible, so the pipeline's start and the producer's connection are not measured.
+    assert producer.stdout is not None and producer.stdin is not None
+    producer.stdout.readline()
+    warm = 4  # the producer's warm-up messages, one per partition
+    deadline = time.monotonic() + 60
+    while (watcher.execute("SELECT count(*) FROM fresh").fetchone() or (0,))[0] < warm:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the warm-up messages did not show up within 60 s")
+        time.sleep(0.01)
+    producer.stdin.write("go\n")
+    producer.stdin.flush()
     latencies: list[float] = []
-    seen = 0
+    seen = warm
     done: Callable[[], bool] = lambda: producer.poll() is not None  # noqa: E731
     expected = -1
     t_end = time.monotonic() + duration + 60
@@ -292,14 +311,14 @@ def freshness(
             latencies.extend(now_ms - s for (s,) in sent)
             seen = total
         if expected < 0 and done():
-            expected = int(producer.stdout.read().strip() or 0)  # type: ignore[union-attr]
-        if expected >= 0 and seen >= expected:
+            expected = int(producer.stdout.read().strip() or 0)
+        if expected >= 0 and seen - warm >= expected:
             break
         time.sleep(0.01)
     watcher.close()
     conn.execute("STOP PIPELINE f")
     conn.close()
-    return {"rows": seen, "sent": expected, "rate": rate, "duration": duration,
+    return {"rows": seen - warm, "sent": expected, "rate": rate, "duration": duration,
             "latency_ms": percentiles(latencies)}  # fmt: skip
 
 
@@ -353,9 +372,9 @@ def served_load(
     assert load.stdin is not None and load.stdout is not None
     try:
         assert load.stdout.readline().strip() == "started"
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu()
         conn.execute("START PIPELINE p FOREGROUND").fetchall()
-        seconds = time.perf_counter() - t0
+        seconds, load_cpu = time.perf_counter() - t0, cpu() - c0
         out, _ = load.communicate("stop\n", timeout=60)
     finally:
         if load.poll() is None:
@@ -368,8 +387,8 @@ def served_load(
     found = json.loads(out.strip().splitlines()[-1])
     assert not found["errors"], found["errors"]
     latencies = found["latencies"]
-    return {"rows": rows, "seconds": seconds, "clients": clients, "queries": len(latencies),
-            "query_ms": percentiles(latencies)}  # fmt: skip
+    return {"rows": rows, "seconds": seconds, "load_cpu": load_cpu, "clients": clients,
+            "queries": len(latencies), "query_ms": percentiles(latencies)}  # fmt: skip
 
 
 PRODUCER = """
@@ -377,6 +396,11 @@ import json, sys, time
 from confluent_kafka import Producer
 bootstrap, topic, rate, duration = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "log_level": 3})
+for part in range(4):  # one message per partition, before the clock starts: seq -1
+    p.produce(topic, b'{"seq": -1, "sent_ms": 0}', partition=part)
+p.flush(30)
+print("ready", flush=True)
+sys.stdin.readline()  # the reader saw them: the pipeline is running and caught up
 sent, start = 0, time.monotonic()
 while time.monotonic() - start < duration:
     due = int((time.monotonic() - start) * rate) - sent
@@ -397,6 +421,7 @@ def _spawn_producer(bootstrap: str, topic: str, rate: int, duration: float) -> A
 
     return subprocess.Popen(
         [sys.executable, "-c", PRODUCER, bootstrap, topic, str(rate), str(duration)],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -408,14 +433,19 @@ def parquet_ceiling(directory: str, **_: Any) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     rows = nbytes = 0
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu()
     for path in sorted(Path(directory).glob("*.parquet")):
         parquet = pq.ParquetFile(path)
         for i in range(parquet.num_row_groups):
             group = parquet.read_row_group(i, columns=list(FIELDS))
             rows += group.num_rows
             nbytes += group.nbytes
-    return {"rows": rows, "seconds": time.perf_counter() - t0, "bytes": nbytes}
+    return {
+        "rows": rows,
+        "seconds": time.perf_counter() - t0,
+        "load_cpu": cpu() - c0,
+        "bytes": nbytes,
+    }
 
 
 def parquet_duckdb(directory: str, db: str, **_: Any) -> dict[str, Any]:
@@ -423,16 +453,16 @@ def parquet_duckdb(directory: str, db: str, **_: Any) -> dict[str, Any]:
     bookkeeping): the load limit of Parquet files into DuckDB."""
     con = duckdb.connect(db)
     con.execute(TABLE.format(key=""))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu()
     columns = ", ".join(FIELDS)
     con.execute(
         f"INSERT INTO readings ({columns}) SELECT {columns} "
         f"FROM read_parquet('{directory}/*.parquet')"
     )
-    seconds = time.perf_counter() - t0
+    seconds, load_cpu = time.perf_counter() - t0, cpu() - c0
     rows = con.execute("SELECT count(*) FROM readings").fetchone()
     con.close()
-    return {"rows": rows[0] if rows else 0, "seconds": seconds}
+    return {"rows": rows[0] if rows else 0, "seconds": seconds, "load_cpu": load_cpu}
 
 
 def sluice_files(directory: str, db: str, expect: int, **_: Any) -> dict[str, Any]:
@@ -444,13 +474,13 @@ def sluice_files(directory: str, db: str, expect: int, **_: Any) -> dict[str, An
         f"CREATE PIPELINE p AS LOAD DATA FS '{directory}/*.parquet' INTO TABLE readings "
         f"{PARQUET_MAPPING}"
     )
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu()
     batches = conn.execute("START PIPELINE p FOREGROUND").fetchall()
-    seconds = time.perf_counter() - t0
+    seconds, load_cpu = time.perf_counter() - t0, cpu() - c0
     rows = _count(conn)
     conn.close()
     assert rows == expect, f"loaded {rows}, expected {expect}"
-    return {"rows": rows, "seconds": seconds, "batches": len(batches)}
+    return {"rows": rows, "seconds": seconds, "load_cpu": load_cpu, "batches": len(batches)}
 
 
 SCENARIOS: dict[str, Callable[..., dict[str, Any]]] = {

@@ -7,7 +7,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, chain
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +18,7 @@ from sluice.vocab import (
     BATCH_ID,
     ROW_COLUMN,
     ArrowRecords,
+    NumpyInts,
     PartitionBatch,
     PartitionProgress,
     Rejected,
@@ -171,11 +172,7 @@ class Batch:
         if name in field_of and records:
             values = [getattr(p, field_of[name]) for p in self.parts]
             if all(len(v) == len(p.records) for v, p in zip(values, self.parts, strict=True)):
-                kind = pa.int64() if name == "__timestamp" else pa.string()
-                chained = list(chain.from_iterable(values))
-                if name == "__key":
-                    return pa.array(chained, pa.binary()).cast(pa.string(), safe=False)
-                return pa.array(chained, kind)
+                return _column(values, name)
         return None
 
     @property
@@ -235,6 +232,22 @@ def _offset(part: PartitionBatch, i: int | None, rows: int) -> int | None:
     if i is None or not part.offsets:
         return i
     return part.offsets[i] if len(part.offsets) == rows else None
+
+
+def _column(values: Sequence[Sequence[Any]], name: str) -> pa.Array:
+    """A lineage column from each partition's values: arrays the native Kafka drain made are
+    joined as they are; lists (confluent-kafka's path) become one array."""
+    if name == "__timestamp":
+        if all(isinstance(v, NumpyInts) for v in values):
+            return pa.array(np.concatenate([np.asarray(v) for v in values]))
+        return pa.array(list(chain.from_iterable(values)), pa.int64())
+    if name == "__key":
+        if all(isinstance(v, ArrowRecords) for v in values):
+            keys = pa.concat_arrays([cast(ArrowRecords, v).array for v in values])
+        else:
+            keys = pa.array(list(chain.from_iterable(values)), pa.binary())
+        return keys.cast(pa.string(), safe=False)
+    return pa.array(list(chain.from_iterable(values)), pa.string())
 
 
 def _range(n: int) -> pa.Array:

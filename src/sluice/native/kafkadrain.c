@@ -64,6 +64,7 @@ void rd_kafka_topic_partition_list_destroy(rd_kafka_topic_partition_list_t *);
 rd_kafka_resp_err_t rd_kafka_assign(rd_kafka_t *, const rd_kafka_topic_partition_list_t *);
 const char *rd_kafka_err2str(rd_kafka_resp_err_t);
 ssize_t rd_kafka_consume_batch_queue(rd_kafka_queue_t *, int, rd_kafka_message_t **, size_t);
+rd_kafka_message_t *rd_kafka_consume_queue(rd_kafka_queue_t *, int);
 int64_t rd_kafka_message_timestamp(const rd_kafka_message_t *, int *);
 rd_kafka_resp_err_t rd_kafka_message_headers(const rd_kafka_message_t *, rd_kafka_headers_t **);
 size_t rd_kafka_header_cnt(const rd_kafka_headers_t *);
@@ -115,6 +116,7 @@ typedef struct {
     int64_t skipped; /* before the assigned offset (a consumer that went back): left out */
     int64_t need; /* > 0: one message needs this many bytes in that buffer, call again */
     int32_t error, fatal, error_partition;
+    int32_t dry; /* the consumer's queue ran empty: every message fetched so far is handed out */
     char message[512];
 } kd_fill_t;
 
@@ -209,7 +211,7 @@ static void put_u32(uint8_t *at, uint32_t v) { memcpy(at, &v, 4); }
 int kd_fill(kd_t *kd, int timeout_ms, kd_fill_t *f) {
     int n = 0, waited = 0;
     int64_t vpos = 0, kpos = 0, hpos = 0;
-    f->rows = f->neof = f->error = f->fatal = 0;
+    f->rows = f->neof = f->error = f->fatal = f->dry = 0;
     f->skipped = f->need = 0;
     f->error_partition = -1;
     f->message[0] = 0;
@@ -218,18 +220,26 @@ int kd_fill(kd_t *kd, int timeout_ms, kd_fill_t *f) {
     if (f->want & 2) f->header_offsets[0] = 0;
     while (n < f->max_rows) {
         if (kd->next == kd->npending) {
-            /* librdkafka returns a batch once it is full or its timeout passed: the first wait
-             * is taken in slices, so that what arrived is handed out within one */
+            /* The first wait is for one message (librdkafka returns a batch only once it is
+             * full or its timeout passed); then what is queued, without waiting. */
             kd->next = kd->npending = 0;
             ssize_t got = 0;
-            for (int left = waited ? 0 : timeout_ms;;) {
-                int slice = left < WAIT_SLICE_MS ? left : WAIT_SLICE_MS;
-                got = rd_kafka_consume_batch_queue(kd->queue, slice, kd->pending, PENDING);
-                left -= slice;
-                if (got != 0 || left <= 0) break;
+            if (!waited) {
+                rd_kafka_message_t *first = rd_kafka_consume_queue(kd->queue, timeout_ms);
+                if (first) {
+                    kd->pending[0] = first;
+                    ssize_t more = rd_kafka_consume_batch_queue(kd->queue, 0, kd->pending + 1,
+                                                                PENDING - 1);
+                    got = 1 + (more > 0 ? more : 0);
+                }
+            } else {
+                got = rd_kafka_consume_batch_queue(kd->queue, 0, kd->pending, PENDING);
             }
             waited = 1;
-            if (got <= 0) break;
+            if (got <= 0) {
+                f->dry = got == 0;
+                break;
+            }
             kd->npending = (int)got;
         }
         rd_kafka_message_t *m = kd->pending[kd->next];

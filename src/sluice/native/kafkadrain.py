@@ -54,6 +54,7 @@ class _Fill(C.Structure):
         ("error", C.c_int32),
         ("fatal", C.c_int32),
         ("error_partition", C.c_int32),
+        ("dry", C.c_int32),
         ("message", C.c_char * 512),
     ]
 
@@ -74,6 +75,7 @@ class Drained:
     eof_at: list[int]  # for each end: how many of this fill's rows came before it
     skipped: int
     error: tuple[int, str, bool, int] | None  # (code, text, fatal, partition)
+    dry: bool  # the consumer's queue ran empty: nothing more is fetched yet
 
     @property
     def rows(self) -> int:
@@ -255,6 +257,7 @@ def _drained(f: _Fill, b: dict[str, pa.Buffer], want: int) -> Drained:
         eof_at=[int(n) for n in eof_at],
         skipped=int(f.skipped),
         error=error,
+        dry=bool(f.dry),
     )
 
 

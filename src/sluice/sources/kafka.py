@@ -12,7 +12,7 @@ import os
 import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
 from operator import is_not, itemgetter
 from typing import Any, cast
 
@@ -49,16 +49,21 @@ _said_why = False
 CONSUME_CHUNK = 10_000  # measured: faster than both single polls and very large calls
 METADATA_REFRESH_SECONDS = 5.0
 
-# Tuned on a 2-core machine (make bench): a deep prefetch queue is what makes consumption fast
-# (100k messages per partition halved the load rate); the byte cap, which librdkafka applies
-# per partition, bounds its memory. Lower it with CONFIG for topics with many partitions.
+# Tuned on a 2-core machine (make bench). librdkafka prefetches each partition until
+# queued.min.messages or queued.max.messages.kbytes is reached, then waits
+# fetch.queue.backoff.ms before fetching it again. Its default wait (1 s) is what made deep
+# queues look necessary; with a short one, a shallow queue keeps the load as fast (10M
+# messages at ~700k/s either way) and bounds memory: each queued message costs librdkafka
+# a few hundred bytes besides its payload (peak RSS 1.1 GB with 1M messages a partition
+# queued, 0.76 GB with 50k).
 CONSUMER_DEFAULTS: dict[str, Any] = {
     "enable.auto.commit": False,
     "enable.auto.offset.store": False,
     "enable.partition.eof": True,
     "auto.offset.reset": "earliest",
-    "queued.min.messages": 1_000_000,
-    "queued.max.messages.kbytes": 131_072,
+    "queued.min.messages": 50_000,
+    "queued.max.messages.kbytes": 16_384,
+    "fetch.queue.backoff.ms": 10,
     "fetch.max.bytes": 50 * 1024 * 1024,
     "max.partition.fetch.bytes": 10 * 1024 * 1024,
     "socket.connection.setup.timeout.ms": 5_000,
@@ -126,12 +131,12 @@ class KafkaSource(Source):
         }
         self._consumer: Consumer | None = None
         self._position: dict[int, int | None] = {}  # next offset the consumer delivers
-        self._held: list[Message] = []  # read past a full partition: first of the next batch
+        # per partition, what was read past its full bucket: the first of the next batch
+        self._held: dict[int, list[Any]] = {}
         self._eof: set[int] = set()
         self._partitions: list[int] = []
         self._listed_at = 0.0
         self._drain: kafkadrain.Drain | None = None
-        self._pieces: dict[int, list[pa.RecordBatch]] = {}  # native: held for the next batch
         self.native = NATIVE and _native_available()
         self._last_turn = -1  # the last partition a batch limited by max_partitions took
 
@@ -182,121 +187,121 @@ class KafkaSource(Source):
         stop_at_end: bool = False,
         max_partitions: int | None = None,
     ) -> list[PartitionBatch]:
-        if self.native:
-            return self._extract_native(
-                cursors, max_per_partition, wait, stop_at_end=stop_at_end,
-                max_partitions=max_partitions,
-            )  # fmt: skip
         try:
             wanted = {p: cursors.get(str(p)) for p in self.partitions()}
             if any(p not in self._position or self._position[p] != c for p, c in wanted.items()):
                 self._assign(wanted)
-            buckets = self._take_turns(
-                self._fill(wanted, max_per_partition, wait, stop_at_end), max_partitions
-            )
+            taken = self._gather(wanted, max_per_partition, wait, stop_at_end)
         except SourceUnavailableError:
             # Start afresh once the broker is back: librdkafka 2.16 can crash when a topic
             # it has cached is recreated under it (a restarted broker), so the consumer and
             # its metadata cache go now.
             self.close()
             raise
-        except BaseException:
-            self._position.clear()  # messages were consumed and dropped: re-seek next time
-            raise
-        consumer = self._client()
-        batches = []
-        for p, bucket in buckets.items():
-            if not bucket:
-                continue
-            msgs = cast(list[Any], bucket)  # typed stubs say offset() may be None; never here
-            start = wanted[p]
-            if start is not None and msgs[0].offset() < start:
-                # The consumer went back (an out-of-range reset after the broker lost data):
-                # what lies before the cursor is loaded already.
-                log.warning(
-                    "pipeline %s: partition %d rewound; skipping to %d", self.pipeline, p, start
-                )
-                msgs = [m for m in msgs if m.offset() >= start]
-                if not msgs:
-                    continue
-            end = msgs[-1].offset() + 1
-            self._position[p] = end
-            _, high = consumer.get_watermark_offsets(TopicPartition(self.topic, p), cached=True)
-            values = list(map(_value, msgs))
-            if None in values:  # a message without a value: an empty record
-                values = [v or b"" for v in values]
-            batch = PartitionBatch(
-                str(p),
-                wanted[p],
-                end,
-                records=values,
-                latest=max(high, end),
-                offsets=list(map(_offset, msgs)),
-            )
-            if self.metadata:
-                self._collect(batch, msgs)
-            batches.append(batch)
-        return batches
-
-    # -- the native path ------------------------------------------------------------------------
-
-    def _extract_native(
-        self,
-        cursors: Mapping[str, int],
-        cap: int,
-        wait: float,
-        *,
-        stop_at_end: bool,
-        max_partitions: int | None,
-    ) -> list[PartitionBatch]:
-        """``extract`` through the native drain: each fill is one Arrow batch, split by
-        partition with numpy; no Python object per message."""
-        try:
-            wanted = {p: cursors.get(str(p)) for p in self.partitions()}
-            drain = self._native_drain()
-            if any(p not in self._position or self._position[p] != c for p, c in wanted.items()):
-                self._assign(wanted)
-            taken = self._fill_native(drain, wanted, cap, wait, stop_at_end)
-        except SourceUnavailableError:
-            self.close()
-            raise
         except kafkadrain.DrainError as exc:
             self.close()
             raise SourceError(f"bad Kafka CONFIG: {exc}", pipeline=self.pipeline) from exc
         except BaseException:
-            self._position.clear()
-            self._pieces = {}
+            self._position.clear()  # messages were consumed and dropped: re-seek next time
+            self._held = {}
             raise
-        ready = sorted(p for p, pieces in taken.items() if pieces)
-        if max_partitions and len(ready) > max_partitions:
-            ready.sort(key=lambda p: p <= self._last_turn)
-            for p in ready[max_partitions:]:  # held, before any held already
-                self._pieces[p] = taken[p] + self._pieces.get(p, [])
-            ready = ready[:max_partitions]
-            self._last_turn = ready[-1]
+        make = self._native_batch if self.native else self._python_batch
         batches = []
-        for p in sorted(ready):
-            rows = pa.Table.from_batches(taken[p]).combine_chunks()
-            offsets = rows.column("offset").to_numpy()
-            end = int(offsets[-1]) + 1
-            self._position[p] = end
-            high = drain.high_watermark(self.topic, p)
-            batch = PartitionBatch(
-                str(p), wanted[p], end,
-                records=ArrowRecords(rows.column("value").chunk(0)),
-                latest=max(high, end), offsets=NumpyInts(offsets),
-            )  # fmt: skip
-            if "timestamp" in self.metadata:
-                batch.timestamps = NumpyInts(rows.column("timestamp").to_numpy())
-            if "key" in self.metadata:
-                batch.keys = rows.column("key").to_pylist()
-            if "headers" in self.metadata:
-                batch.headers = [
-                    _headers_json(kafkadrain.decode_headers(h))
-                    for h in rows.column("headers").to_pylist()
-                ]
-            batches.append(batch)
+        for p in self._take_turns(taken, max_partitions):
+            batch = make(p, wanted[p], taken[p])
+            if batch is not None:
+                batches.append(batch)
         return batches
+
+    def _assign(self, wanted: Mapping[int, int | None]) -> None:
+        starts = {p: OFFSET_BEGINNING if c is None else c for p, c in wanted.items()}
+        if self.native:
+            self._native_drain().assign(self.topic, starts)
+        else:
+            self._client().assign([TopicPartition(self.topic, p, o) for p, o in starts.items()])
+        self._position = dict(wanted)
+        self._held = {}
+        self._eof.clear()
+
+    def _gather(
+        self, wanted: Mapping[int, int | None], cap: int, wait: float, stop_at_end: bool
+    ) -> dict[int, list[Any]]:
+        """Each partition's pieces of this batch (lists of messages, or Arrow batches on the
+        native path), at most ``cap`` records a partition: first what an earlier batch held,
+        then what the consumer delivers. Returns once every partition is full or at its end;
+        once the consumer ran dry after delivering something (at the live edge, waiting longer
+        only delays what it delivered); once a read leaves a partition with a whole batch held
+        (the consumer delivers partitions in runs: reading on to fill the others would pile up
+        its records);
+        or after ``wait``. With ``stop_at_end``, not when it ran dry. What is read past a full
+        partition is held for the next batch."""
+        taken: dict[int, list[Any]] = {p: [] for p in wanted}
+        counts = dict.fromkeys(wanted, 0)
+        held, self._held = self._held, {}
+        got = 0
+        for p, pieces in held.items():
+            for piece in pieces:
+                got += self._take(taken, counts, p, piece, cap)
+        read = self._read_native if self.native else self._read_python
+        eof = self._eof
+        deadline = time.monotonic() + wait
+        while True:
+            full = all(p in eof or counts[p] >= cap for p in wanted)
+            if full and (got or stop_at_end):
+                return taken
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return taken
+            pieces, dry = read(0.0 if got and not stop_at_end else min(remaining, 0.5))
+            for p, piece in pieces:
+                got += self._take(taken, counts, p, piece, cap)
+            if dry and got and not stop_at_end:
+                return taken
+            if any(sum(map(len, self._held.get(p, ()))) >= cap for p, _ in pieces):
+                return taken  # reading on would only pile up a full partition's records
+
+    def _take(
+        self, taken: dict[int, list[Any]], counts: dict[int, int], p: int, piece: Any, cap: int
+    ) -> int:
+        """Put a piece of partition ``p`` in its bucket, holding what does not fit."""
+        room = max(cap - counts.get(p, 0), 0)
+        if len(piece) > room:
+            self._held.setdefault(p, []).append(piece[room:])
+            piece = piece[:room]
+        if len(piece):
+            taken.setdefault(p, []).append(piece)
+            counts[p] = counts.get(p, 0) + len(piece)
+        return len(piece)
+
+    def _take_turns(self, taken: dict[int, list[Any]], limit: int | None) -> list[int]:
+        """The partitions this batch loads: every one with records, or with a ``limit``, that
+        many, starting after the partition the last such batch ended with. The others' records
+        are held for a later batch: they stay consumed, so the consumer keeps its position and
+        its prefetch."""
+        ready = sorted(p for p, pieces in taken.items() if pieces)
+        if not limit or len(ready) <= limit:
+            return ready
+        ready.sort(key=lambda p: p <= self._last_turn)  # those after the last turn first
+        for p in ready[limit:]:  # held before any held already
+            self._held[p] = taken[p] + self._held.get(p, [])
+        self._last_turn = ready[limit - 1]
+        return sorted(ready[:limit])
+
+    def _on_error(self, code: int, text: str, fatal: bool) -> None:
+        """A consumer error other than the end of a partition (librdkafka's code and text)."""
+        if code in _UNAVAILABLE:
+            raise SourceUnavailableError(
+                f"Kafka at {self.servers} is unreachable: {text}", pipeline=self.pipeline
+            )
+        if code == KafkaError.UNKNOWN_TOPIC_OR_PART:
+            raise SourceUnavailableError(
+                f"topic {self.topic!r} is not available on {self.servers}: {text}",
+                pipeline=self.pipeline,
+            )
+        raise SourceError(f"Kafka error{' (fatal)' if fatal else ''}: {text}",
+                          pipeline=self.pipeline)  # fmt: skip
+
+    # -- the native path: a fill is one Arrow batch, split by partition with numpy --------------
 
     def _native_drain(self) -> kafkadrain.Drain:
         if self._drain is None:
@@ -304,65 +309,29 @@ class KafkaSource(Source):
             self._drain = kafkadrain.Drain(conf)
         return self._drain
 
-    def _fill_native(
-        self,
-        drain: kafkadrain.Drain,
-        wanted: Mapping[int, int | None],
-        cap: int,
-        wait: float,
-        stop_at_end: bool,
-    ) -> dict[int, list[pa.RecordBatch]]:
-        taken: dict[int, list[pa.RecordBatch]] = {p: [] for p in wanted}
-        counts = dict.fromkeys(wanted, 0)
-        held, self._pieces = self._pieces, {}
-        got = 0
-        for p, pieces in held.items():
-            for piece in pieces:
-                got += self._take(taken, counts, p, piece, cap)
+    def _read_native(self, timeout: float) -> tuple[list[tuple[int, pa.RecordBatch]], bool]:
+        """One fill of the native drain, as a piece per partition, and whether it ran dry.
+        Notes which partitions reached their end after their last row in it."""
         want = (
             (kafkadrain.WANT_TIMESTAMPS if "timestamp" in self.metadata else 0)
             | (kafkadrain.WANT_KEYS if "key" in self.metadata else 0)
             | (kafkadrain.WANT_HEADERS if "headers" in self.metadata else 0)
         )
-        eof = self._eof
-        deadline = time.monotonic() + wait
-        while True:
-            caught_up = all(p in eof or counts.get(p, 0) >= cap for p in wanted)
-            if caught_up and (got or stop_at_end):
-                return taken
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return taken
-            fill = drain.fill(min(remaining, 0.5), NATIVE_FILL, want=want)
-            got += self._sort_native(fill, taken, counts, cap, eof)
-            if fill.skipped:
-                log.warning(
-                    "pipeline %s: %d messages before the cursors were read again (the consumer "
-                    "went back) and skipped", self.pipeline, fill.skipped,
-                )  # fmt: skip
-            if fill.error is not None:
-                self._on_native_error(*fill.error)
-
-    def _sort_native(
-        self,
-        fill: kafkadrain.Drained,
-        taken: dict[int, list[pa.RecordBatch]],
-        counts: dict[int, int],
-        cap: int,
-        eof: set[int],
-    ) -> int:
-        """Put a fill's rows in their partitions' buckets (the rest held for the next batch),
-        and note which partitions reached their end after their last row in it."""
-        got = 0
+        fill = self._native_drain().fill(timeout, NATIVE_FILL, want=want)
+        if fill.skipped:
+            log.warning(
+                "pipeline %s: %d messages before the cursors were read again (the consumer "
+                "went back) and skipped", self.pipeline, fill.skipped,
+            )  # fmt: skip
+        pieces = []
         last_row: dict[int, int] = {}
         if fill.rows:
             columns = {"value": fill.values, "offset": fill.offsets}
-            if fill.timestamps is not None:
-                columns["timestamp"] = fill.timestamps
-            if fill.keys is not None:
-                columns["key"] = fill.keys
-            if fill.headers is not None:
-                columns["headers"] = fill.headers
+            for name, column in (
+                ("timestamp", fill.timestamps), ("key", fill.keys), ("headers", fill.headers)
+            ):  # fmt: skip
+                if column is not None:
+                    columns[name] = column
             rows = pa.RecordBatch.from_pydict(columns)
             parts = fill.partitions.to_numpy()
             distinct = np.unique(parts)
@@ -376,166 +345,117 @@ class KafkaSource(Source):
             for p, start, stop in zip(
                 distinct.tolist(), starts.tolist(), stops.tolist(), strict=True
             ):
-                got += self._take(taken, counts, p, rows.slice(start, stop - start), cap)
+                pieces.append((p, rows.slice(start, stop - start)))
                 last_row[p] = int(len(parts) - 1 - np.argmax(parts[::-1] == p))
-                eof.discard(p)
+                self._eof.discard(p)
         for p, at in zip(fill.eof, fill.eof_at, strict=True):
             if at > last_row.get(p, -1):  # reached its end after its last row of this fill
-                eof.add(p)
-        return got
+                self._eof.add(p)
+        if fill.error is not None:
+            code, text, fatal, _ = fill.error
+            self._on_error(code, text, fatal)  # the pieces before it are dropped: re-seek
+        return pieces, fill.dry
 
-    def _take(
-        self,
-        taken: dict[int, list[pa.RecordBatch]],
-        counts: dict[int, int],
-        p: int,
-        piece: pa.RecordBatch,
-        cap: int,
-    ) -> int:
-        room = max(cap - counts.get(p, 0), 0)
-        if len(piece) > room:
-            self._pieces.setdefault(p, []).append(piece.slice(room))
-            piece = piece.slice(0, room)
-        if len(piece):
-            taken.setdefault(p, []).append(piece)
-            counts[p] = counts.get(p, 0) + len(piece)
-        return len(piece)
+    def _native_batch(
+        self, p: int, start: int | None, pieces: list[pa.RecordBatch]
+    ) -> PartitionBatch:
+        rows = pa.Table.from_batches(pieces).combine_chunks()
+        offsets = rows.column("offset").to_numpy()
+        end = int(offsets[-1]) + 1
+        self._position[p] = end
+        high = self._native_drain().high_watermark(self.topic, p)
+        batch = PartitionBatch(
+            str(p), start, end,
+            records=ArrowRecords(rows.column("value").chunk(0)),
+            latest=max(high, end), offsets=NumpyInts(offsets),
+        )  # fmt: skip
+        if "timestamp" in self.metadata:
+            batch.timestamps = NumpyInts(rows.column("timestamp").to_numpy())
+        if "key" in self.metadata:
+            batch.keys = ArrowRecords(rows.column("key").chunk(0))
+        if "headers" in self.metadata:
+            batch.headers = [
+                _headers_json(kafkadrain.decode_headers(h))
+                for h in rows.column("headers").to_pylist()
+            ]
+        return batch
 
-    def _on_native_error(self, code: int, text: str, fatal: bool, partition: int) -> None:
-        if code in _UNAVAILABLE:
-            raise SourceUnavailableError(
-                f"Kafka at {self.servers} is unreachable: {text}", pipeline=self.pipeline
+    # -- confluent-kafka's consumer: lists of Message objects, split with C-level calls ---------
+
+    def _read_python(self, timeout: float) -> tuple[list[tuple[int, list[Message]]], bool]:
+        """What the consumer has queued, waiting up to ``timeout`` for the first message only
+        (``consume`` returns a chunk once it is full or its timeout passed), as a piece per
+        partition; and whether it ran dry."""
+        consumer = self._client()
+        msgs = []
+        if timeout > 0:
+            first = consumer.poll(timeout)
+            if first is None:
+                return [], True
+            msgs.append(first)
+        msgs += consumer.consume(CONSUME_CHUNK - len(msgs), timeout=0)
+        return self._sort(msgs), len(msgs) < CONSUME_CHUNK
+
+    def _sort(self, msgs: list[Message]) -> list[tuple[int, list[Message]]]:
+        """A chunk of messages as a piece per partition, in order. Its events (end-of-partition,
+        errors: a few per chunk) cut it into runs, split with C-level calls rather than a
+        Python step per message."""
+        if not msgs:
+            return []
+        errors = list(map(_error, msgs))
+        if any(errors):
+            pieces, start = [], 0
+            for i in compress(range(len(msgs)), map(is_not, errors, repeat(None))):
+                pieces += self._sort(msgs[start:i])
+                err = errors[i]
+                if err.code() == KafkaError._PARTITION_EOF:
+                    self._eof.add(cast(int, msgs[i].partition()))
+                else:
+                    self._on_error(err.code(), err.str(), err.fatal())
+                start = i + 1
+            return pieces + self._sort(msgs[start:])
+        partitions: list[int] = list(map(_partition, msgs))
+        distinct = sorted(set(partitions))
+        if len(distinct) > 1:  # a stable sort by partition keeps each partition's order
+            order = sorted(range(len(msgs)), key=partitions.__getitem__)
+            msgs = list(itemgetter(*order)(msgs))
+            partitions = sorted(partitions)
+        self._eof.difference_update(distinct)
+        return [
+            (p, msgs[bisect_left(partitions, p) : bisect_right(partitions, p)]) for p in distinct
+        ]
+
+    def _python_batch(
+        self, p: int, start: int | None, pieces: list[list[Any]]
+    ) -> PartitionBatch | None:
+        msgs = list(chain.from_iterable(pieces))  # typed stubs say offset() may be None; never
+        if start is not None and msgs[0].offset() < start:
+            # The consumer went back (an out-of-range reset after the broker lost data):
+            # what lies before the cursor is loaded already.
+            log.warning(
+                "pipeline %s: partition %d rewound; skipping to %d", self.pipeline, p, start
             )
-        if code == KafkaError.UNKNOWN_TOPIC_OR_PART:
-            raise SourceUnavailableError(
-                f"topic {self.topic!r} is not available on {self.servers}: {text}",
-                pipeline=self.pipeline,
-            )
-        if fatal or not KafkaError(code).retriable():
-            raise SourceError(f"Kafka error: {text}", pipeline=self.pipeline)
-        log.warning("pipeline %s: Kafka: %s", self.pipeline, text)
-
-    def _collect(self, batch: PartitionBatch, msgs: list[Any]) -> None:
-        """The per-message metadata the pipeline reads (C-level maps, but for headers)."""
+            msgs = [m for m in msgs if m.offset() >= start]
+            if not msgs:
+                return None
+        end = msgs[-1].offset() + 1
+        self._position[p] = end
+        topic_partition = TopicPartition(self.topic, p)
+        _, high = self._client().get_watermark_offsets(topic_partition, cached=True)
+        values = list(map(_value, msgs))
+        if None in values:  # a message without a value: an empty record
+            values = [v or b"" for v in values]
+        batch = PartitionBatch(
+            str(p), start, end, records=values, latest=max(high, end),
+            offsets=list(map(_offset, msgs)),
+        )  # fmt: skip
         if "timestamp" in self.metadata:
             batch.timestamps = list(map(itemgetter(1), map(_timestamp, msgs)))
         if "key" in self.metadata:
             batch.keys = list(map(_key, msgs))
         if "headers" in self.metadata:
             batch.headers = [_headers_json(m.headers()) for m in msgs]
-
-    def _take_turns(
-        self, buckets: dict[int, list[Message]], limit: int | None
-    ) -> dict[int, list[Message]]:
-        """The buckets this batch loads: every one with messages, or with a ``limit``, that
-        many, starting after the partition the last such batch ended with. The others' messages
-        are held for a later batch: they stay consumed, so the consumer keeps its position and
-        its prefetch."""
-        ready = sorted(p for p, bucket in buckets.items() if bucket)
-        if not limit or len(ready) <= limit:
-            return buckets
-        ready.sort(key=lambda p: p <= self._last_turn)  # those after the last turn first
-        chosen, rest = ready[:limit], ready[limit:]
-        self._last_turn = chosen[-1]
-        self._held[:0] = [m for p in rest for m in buckets[p]]  # before any held already
-        return {p: buckets[p] for p in chosen}
-
-    def _assign(self, wanted: Mapping[int, int | None]) -> None:
-        if self.native:
-            starts = {p: OFFSET_BEGINNING if c is None else c for p, c in wanted.items()}
-            self._native_drain().assign(self.topic, starts)
-        else:
-            self._client().assign(
-                [
-                    TopicPartition(self.topic, p, OFFSET_BEGINNING if c is None else c)
-                    for p, c in wanted.items()
-                ]
-            )
-        self._position = dict(wanted)
-        self._held.clear()
-        self._pieces = {}
-        self._eof.clear()
-
-    def _fill(
-        self, wanted: Mapping[int, int | None], cap: int, wait: float, stop_at_end: bool
-    ) -> dict[int, list[Message]]:
-        consumer = self._client()
-        buckets: dict[int, list[Message]] = {p: [] for p in wanted}
-        held, self._held = self._held, []
-        eof = self._eof
-        got = self._sort(held, buckets, cap, eof, fresh=False)
-        deadline = time.monotonic() + wait
-        while True:
-            caught_up = all(p in eof or len(b) >= cap for p, b in buckets.items())
-            if caught_up and (got or stop_at_end):
-                return buckets
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return buckets
-            msgs = consumer.consume(CONSUME_CHUNK, timeout=min(remaining, 0.5))
-            got += self._sort(msgs, buckets, cap, eof, fresh=True)
-
-    def _sort(
-        self,
-        msgs: list[Message],
-        buckets: dict[int, list[Message]],
-        cap: int,
-        eof: set[int],
-        *,
-        fresh: bool,
-    ) -> int:
-        """Put messages in their partition's bucket, or hold them for the next batch once the
-        bucket is full. Returns how many went into buckets.
-
-        Held messages were read before their partition's end-of-partition event, so only
-        ``fresh`` ones mean the partition has moved past its end. A chunk is split by partition
-        with C-level calls, not a Python step per message; its events (end-of-partition, errors:
-        a few per chunk) cut it into runs taken in order."""
-        if not msgs:
-            return 0
-        errors = list(map(_error, msgs))
-        if any(errors):  # end-of-partition events or errors: the runs between them, in order
-            got, start = 0, 0
-            for i in compress(range(len(msgs)), map(is_not, errors, repeat(None))):
-                got += self._sort(msgs[start:i], buckets, cap, eof, fresh=fresh)
-                self._on_error(errors[i], msgs[i], eof)
-                start = i + 1
-            return got + self._sort(msgs[start:], buckets, cap, eof, fresh=fresh)
-        partitions: list[int] = list(map(_partition, msgs))
-        distinct = set(partitions)
-        if len(distinct) > 1:  # a stable sort by partition keeps each partition's order
-            order = sorted(range(len(msgs)), key=partitions.__getitem__)
-            msgs = list(itemgetter(*order)(msgs))
-            partitions = sorted(partitions)
-        got = 0
-        for p in distinct:
-            mine = msgs[bisect_left(partitions, p) : bisect_right(partitions, p)]
-            bucket = buckets.setdefault(p, [])
-            room = max(cap - len(bucket), 0)
-            bucket.extend(mine[:room])
-            self._held.extend(mine[room:])
-            got += min(room, len(mine))
-            if fresh:
-                eof.discard(p)
-        return got
-
-    def _on_error(self, err: KafkaError, msg: Any, eof: set[int]) -> None:
-        code = err.code()
-        if code == KafkaError._PARTITION_EOF:
-            eof.add(msg.partition())
-        elif code in _UNAVAILABLE:
-            raise SourceUnavailableError(
-                f"Kafka at {self.servers} is unreachable: {err.str()}", pipeline=self.pipeline
-            )
-        elif code == KafkaError.UNKNOWN_TOPIC_OR_PART:
-            raise SourceUnavailableError(
-                f"topic {self.topic!r} is not available on {self.servers}: {err.str()}",
-                pipeline=self.pipeline,
-            )
-        elif err.fatal() or not err.retriable():
-            raise SourceError(f"Kafka error: {err.str()}", pipeline=self.pipeline)
-        else:
-            log.warning("pipeline %s: Kafka: %s", self.pipeline, err.str())
+        return batch
 
     # -- SET OFFSETS --------------------------------------------------------------------------
 
@@ -584,13 +504,12 @@ class KafkaSource(Source):
         if self._drain is not None:
             self._drain.close()
             self._drain = None
-        self._pieces = {}
         if self._consumer is not None:
             self._consumer.close()  # serves the log lines still queued
             self._consumer = None
             _repeats.flush(librdkafka_log)
         self._position.clear()
-        self._held.clear()
+        self._held = {}
         self._eof.clear()
         self._listed_at = 0.0
 
