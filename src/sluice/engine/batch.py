@@ -74,7 +74,7 @@ class Batch:
         bounds = list(accumulate(sizes))
         if all(isinstance(p.records, ArrowRecords) for p in parts):  # the native drain's
             arrays = [cast(ArrowRecords, p.records).array for p in parts]
-            parsed = fmt.parse_array(pa.concat_arrays(arrays) if len(arrays) != 1 else arrays[0])
+            parsed = fmt.parse_array(pa.chunked_array(arrays, pa.binary()))
         else:
             parsed = fmt.parse_records(list(chain.from_iterable(p.records for p in parts)))
         mapped = parsed.record_index is not None

@@ -257,7 +257,6 @@ class PipelineRuntime:
             return None
         started, t0 = datetime.now(), time.perf_counter()
         parts = list(batch.parts)
-        self._read_ahead(cursors, parts, wait, stop_at_end)
         policy = SkipPolicy.of("ALL") if skip_all else self.policy
         rejected = list(batch.rejected)
         if rejected and not policy.parser:
@@ -292,17 +291,23 @@ class PipelineRuntime:
         )
 
     def _next_batch(self, cursors: dict[str, int], wait: float, stop_at_end: bool) -> Batch | None:
-        """The next batch, parsed: the one read ahead while the previous batch loaded if that
-        read started from the cursors as they are now (the previous batch committed); else
-        read now. A read-ahead never loads anything itself, so discarding it is safe."""
+        """The next batch, parsed: the one read ahead while the previous batch was parsed and
+        loaded if that read started from the cursors as they are now (the previous batch
+        committed); else read now. Once its records are in hand, the read of the batch after it
+        starts, so that it overlaps this one's parse and load. A read-ahead never loads
+        anything itself, so discarding it is safe."""
         ahead, self._ahead = self._ahead, None
+        got: Ahead | None = None
         if ahead is not None:
             projected, future = ahead
-            parts, batch = future.result()
-            if projected == cursors:
-                return batch or (self.prepare(parts) if parts else None)
-        parts, batch = self._read(cursors, wait, stop_at_end, parse=True)
-        return batch
+            got = future.result()
+            if projected != cursors:
+                got = None
+        parts, batch = got or self._read(cursors, wait, stop_at_end, parse=False)
+        if not parts:
+            return None
+        self._read_ahead(cursors, parts, wait, stop_at_end)
+        return batch or self.prepare(parts)
 
     def _read(
         self, cursors: Mapping[str, int], wait: float, stop_at_end: bool, *, parse: bool
@@ -355,8 +360,8 @@ class PipelineRuntime:
         self, cursors: dict[str, int], parts: list[PartitionBatch], wait: float, stop_at_end: bool
     ) -> None:
         """Start extracting (and maybe parsing) the batch after ``parts`` on a thread of its
-        own, so that it overlaps the load of this batch (the source, the parser and the store
-        all release the GIL in C/C++)."""
+        own, so that it overlaps the parse and load of this batch (the source, the parser and
+        the store all release the GIL in C/C++)."""
         projected = {**cursors, **{p.partition: p.end for p in parts}}
         if self._reader is None:
             self._reader = ThreadPoolExecutor(1, thread_name_prefix=f"extract-{self.name}")

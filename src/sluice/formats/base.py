@@ -10,6 +10,7 @@ exception: it is a ``RecordError`` in ``ParsedBatch.errors``.
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from array import array
 from collections.abc import Mapping, Sequence
@@ -65,9 +66,10 @@ class Format(ABC):
     def parse_records(self, records: Sequence[bytes]) -> ParsedBatch:
         """Parse messages, one record each (a Kafka partition's batch)."""
 
-    def parse_array(self, values: pa.Array) -> ParsedBatch:
-        """Parse messages held in one Arrow binary array (a null is an empty record). Formats
-        that parse Arrow directly override this; the others read the records as bytes."""
+    def parse_array(self, values: pa.Array | pa.ChunkedArray) -> ParsedBatch:
+        """Parse messages held in an Arrow binary array, maybe in chunks (a null is an empty
+        record). Formats that parse Arrow directly override this; the others read the records
+        as bytes."""
         return self.parse_records([v or b"" for v in values.to_pylist()])
 
     @abstractmethod
@@ -124,6 +126,33 @@ def default_text(sql: str) -> str | None:
     if sql.startswith("'"):
         return sql[1:-1].replace("''", "'")
     return {"TRUE": "1", "FALSE": "0"}.get(sql.upper(), sql)
+
+
+class ArrowQueries:
+    """An in-memory DuckDB that runs SQL over Arrow tables, from any thread: a pipeline parses
+    the batch it loads while its read-ahead thread may parse the next one, and a DuckDB
+    connection takes one call at a time."""
+
+    def __init__(self) -> None:
+        import duckdb
+
+        self._con = duckdb.connect()
+        self._lock = threading.Lock()
+
+    def query(self, sql: str, **tables: pa.Table) -> pa.Table:
+        """``sql`` with each of ``tables`` under its name, as an Arrow table."""
+        with self._lock:
+            for name, table in tables.items():
+                self._con.register(name, table)
+            try:
+                return self._con.sql(sql).to_arrow_table()
+            finally:
+                for name in tables:
+                    self._con.unregister(name)
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
 
 
 def json_text(value: pa.Array) -> pa.Array:

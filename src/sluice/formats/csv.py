@@ -50,9 +50,11 @@ class CsvFormat(Format):
             return ParsedBatch(empty_table(self.targets))
         return self._parse_lines(b"\n".join(records), records)
 
-    def parse_array(self, values: pa.Array) -> ParsedBatch:
+    def parse_array(self, values: pa.Array | pa.ChunkedArray) -> ParsedBatch:
         if not len(values):
             return ParsedBatch(empty_table(self.targets))
+        if isinstance(values, pa.ChunkedArray):  # the lines are joined into one buffer anyway
+            values = values.combine_chunks()
         # each record and a line end, joined by Arrow: the buffer is the batch's lines
         lines = pc.binary_join_element_wise(pc.fill_null(values, b""), b"", b"\n")
         start, end = value_span(lines)

@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from sluice.errors import FormatError
 from sluice.formats.base import (
+    ArrowQueries,
     Format,
     ParsedBatch,
     RecordError,
@@ -27,7 +28,7 @@ from sluice.formats.base import (
     text_array,
 )
 from sluice.sql import ast
-from sluice.vocab import ArrowRecords, row_numbers
+from sluice.vocab import row_numbers
 
 _LEAF = '"VARCHAR"'
 
@@ -44,7 +45,7 @@ class JsonFormat(Format):
             raise FormatError("FORMAT JSON needs a field mapping: FORMAT JSON (col <- key, ...)")
         self.mappings = spec.mappings
         self.targets = tuple(m.target for m in spec.mappings)
-        self._con = duckdb.connect()
+        self._db = ArrowQueries()
         self._sql = _compile(spec.mappings)
 
     def parse_file(self, data: bytes, *, continues: bool = False) -> ParsedBatch:
@@ -67,21 +68,21 @@ class JsonFormat(Format):
         ]
         return ParsedBatch(table, remap.take(index), sorted(errors + missing, key=_by_index))
 
-    def parse_array(self, values: pa.Array) -> ParsedBatch:
+    def parse_array(self, values: pa.Array | pa.ChunkedArray) -> ParsedBatch:
         if not len(values):
             return ParsedBatch(empty_table(self.targets))
-        try:
+        try:  # the text shares the records' buffers: only the offsets are new
             return ParsedBatch(*self._run(pc.fill_null(values, b"").cast(pa.large_string())))
         except (pa.ArrowInvalid, duckdb.Error):
-            return self.parse_records(list(ArrowRecords(values)))  # the rare path, as above
+            records = [v or b"" for v in values.to_pylist()]
+            return self.parse_records(records)  # the rare path, as above
 
-    def _run(self, column: pa.Array) -> tuple[pa.Table, pa.Array, list[RecordError]]:
-        records = pa.table({"v": column, "i": row_numbers(len(column))})
-        self._con.register("records", records)
-        try:
-            out = self._con.sql(self._sql).to_arrow_table()
-        finally:
-            self._con.unregister("records")
+    def _run(
+        self, column: pa.Array | pa.ChunkedArray
+    ) -> tuple[pa.Table, pa.Array, list[RecordError]]:
+        out = self._db.query(
+            self._sql, records=pa.table({"v": column, "i": row_numbers(len(column))})
+        )
         missing = out.column("__missing")
         errors: list[RecordError] = []
         if missing.null_count < len(missing):  # found for the batch; a step per bad one
@@ -101,15 +102,12 @@ class JsonFormat(Format):
         except pa.ArrowInvalid:  # some record is not UTF-8 (rarer still): found one by one
             utf8 = [i for i, raw in enumerate(records) if _is_utf8(raw)]
             text = binary_array([records[i] for i in utf8]).cast(pa.large_string())
-        self._con.register("records", pa.table({"v": text, "i": row_numbers(len(text))}))
-        try:
-            found = self._con.execute(
-                "SELECT list(i ORDER BY i) FROM records "
-                "WHERE NOT coalesce(json_valid(v), false) OR json_type(v) <> 'OBJECT'"
-            ).fetchall()[0]
-        finally:
-            self._con.unregister("records")
-        bad: set[int] = set(found[0] or []) if found else set()
+        found = self._db.query(
+            "SELECT i FROM records "
+            "WHERE NOT coalesce(json_valid(v), false) OR json_type(v) <> 'OBJECT'",
+            records=pa.table({"v": text, "i": row_numbers(len(text))}),
+        )
+        bad: set[int] = set(found.column("i").to_pylist())
         if utf8 is not None:  # positions among the UTF-8 records → among all
             bad = {utf8[i] for i in bad} | (set(range(len(records))) - set(utf8))
         good = np.setdiff1d(np.arange(len(records)), np.array(sorted(bad), np.int64))

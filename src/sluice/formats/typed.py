@@ -11,6 +11,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sluice.formats.base import ArrowQueries
 from sluice.vocab import ROW_COLUMN, is_text_type
 
 _REASON = "__reason"
@@ -22,7 +23,7 @@ class Coercion:
     converts it when it loads."""
 
     def __init__(self, types: Mapping[str, str]) -> None:
-        self._con = duckdb.connect()
+        self._db = ArrowQueries()
         self.types = {
             column: sql_type
             for column, sql_type in types.items()
@@ -44,7 +45,7 @@ class Coercion:
 
     def _known(self, sql_type: str) -> bool:
         try:
-            self._con.execute(f"SELECT CAST(NULL AS {sql_type})").fetchall()
+            self._db.query(f"SELECT CAST(NULL AS {sql_type})")
             return True
         except duckdb.Error:
             return False
@@ -54,11 +55,7 @@ class Coercion:
         convert: those as ``(row id, reason)``."""
         if not self.types or rows.num_rows == 0:
             return rows, []
-        self._con.register("batch", rows)
-        try:
-            out = self._con.sql(self._sql).to_arrow_table()
-        finally:
-            self._con.unregister("batch")
+        out = self._db.query(self._sql, batch=rows)
         reasons = out.column(_REASON)
         bad = pc.not_equal(reasons, "")
         refused: list[tuple[int, str]] = []
@@ -75,7 +72,7 @@ class Coercion:
         return out.drop_columns([_REASON]), refused
 
     def close(self) -> None:
-        self._con.close()
+        self._db.close()
 
 
 def _q(name: str) -> str:

@@ -214,7 +214,15 @@ class KafkaSource(Source):
         return batches
 
     def _assign(self, wanted: Mapping[int, int | None]) -> None:
-        starts = {p: OFFSET_BEGINNING if c is None else c for p, c in wanted.items()}
+        starts = {p: c for p, c in wanted.items() if c is not None}
+        # A partition never loaded starts at its first offset, asked for here through the
+        # metadata client, which is connected already: given OFFSET_BEGINNING, a new consumer
+        # asks itself before it knows the partition's leader, and librdkafka retries that
+        # after 500 ms (measured: the first message 0.53 s after assign(), 0.03 s with it).
+        reachable = True
+        for p in sorted(set(wanted) - set(starts)):
+            starts[p] = self._low_watermark(p) if reachable else OFFSET_BEGINNING
+            reachable = starts[p] != OFFSET_BEGINNING
         if self.native:
             self._native_drain().assign(self.topic, starts)
         else:
@@ -460,12 +468,19 @@ class KafkaSource(Source):
     # -- SET OFFSETS --------------------------------------------------------------------------
 
     def earliest(self) -> dict[str, int]:
-        consumer = self._client()
         out = {}
         for p in self._list_partitions():
-            low, _ = consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)
+            low, _ = self._client().get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)
             out[str(p)] = low
         return out
+
+    def _low_watermark(self, p: int) -> int:
+        """A partition's first offset; OFFSET_BEGINNING (librdkafka finds it) if not known."""
+        try:
+            low, _ = self._client().get_watermark_offsets(TopicPartition(self.topic, p), timeout=2)
+        except KafkaException:
+            return OFFSET_BEGINNING
+        return int(low) if low >= 0 else OFFSET_BEGINNING
 
     def latest(self) -> dict[str, int]:
         """The end of every partition, found by reading up to the end-of-partition event.
