@@ -36,12 +36,17 @@ META_COLUMNS = {
 
 
 class ArrowRecords(Sequence[bytes]):
-    """Records held in one Arrow binary array (the native Kafka drain's): a sequence of bytes
-    for the code that wants Python objects, ``array`` for the code that does not. A null (a
-    message without a value) reads as an empty record."""
+    """Records held in Arrow binary arrays (the native Kafka drain's: a partition's records are
+    slices of the fills they came in, so they may be in chunks): a sequence of bytes for the
+    code that wants Python objects, ``array`` and ``chunks`` for the code that does not. A null
+    (a message without a value) reads as an empty record."""
 
-    def __init__(self, array: pa.Array) -> None:
+    def __init__(self, array: pa.Array | pa.ChunkedArray) -> None:
         self.array = array
+
+    @property
+    def chunks(self) -> list[pa.Array]:
+        return self.array.chunks if isinstance(self.array, pa.ChunkedArray) else [self.array]
 
     def __len__(self) -> int:
         return len(self.array)
@@ -63,9 +68,8 @@ class ArrowRecords(Sequence[bytes]):
 
     @property
     def nbytes(self) -> int:
-        """The bytes of the records (not of the array's buffers)."""
-        start, end = value_span(self.array)
-        return end - start
+        """The bytes of the records (not of the arrays' buffers)."""
+        return sum(end - start for start, end in map(value_span, self.chunks))
 
 
 def value_span(array: pa.Array) -> tuple[int, int]:
@@ -121,7 +125,8 @@ class PartitionBatch:
     continues: bool = False  # FS: ``data`` continues a file a previous batch began loading
     timestamps: Sequence[int] = ()  # per record, when the pipeline asks (Kafka, ms)
     keys: Sequence[bytes | None] = ()  # per record, when the pipeline asks (Kafka)
-    headers: Sequence[str | None] = ()  # per record as JSON, when the pipeline asks (Kafka)
+    # per record as JSON, when the pipeline asks (Kafka; the native drain's text column)
+    headers: Sequence[str | None] | ArrowRecords = ()
     stderr: str = ""  # what a transform program wrote to standard error for this partition
     table: pa.Table | None = None  # a piece of a file its format reads itself (Parquet)
 
@@ -155,6 +160,18 @@ def int64_array(values: np.ndarray) -> pa.Array:
     (``pa.array`` of a numpy array imports pandas)."""
     values = np.ascontiguousarray(values, dtype=np.int64)
     return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+
+
+def numpy_ints(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """An Arrow integer array without nulls as numpy, sharing its buffer when it is one chunk
+    (pyarrow's ``to_numpy`` imports pandas)."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks() if array.num_chunks != 1 else array.chunk(0)
+    if not pa.types.is_integer(array.type) or array.null_count:
+        raise TypeError(f"numpy_ints needs integers without nulls, not {array.type}")
+    dtype = np.dtype(str(array.type))
+    return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array),
+                         offset=array.offset * dtype.itemsize)  # fmt: skip
 
 
 def is_text_type(sql_type: str) -> bool:

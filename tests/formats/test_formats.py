@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pyarrow as pa
 import pytest
 
 from sluice.errors import FormatError
@@ -38,6 +39,31 @@ def test_json_bad_records_are_data_not_exceptions() -> None:
     assert reasons[2] == "JSON path x::y is missing and has no DEFAULT"
     assert "expected an object" in reasons[3]
     assert "not valid UTF-8" in reasons[4]
+
+
+def test_json_bad_records_in_arrow_chunks_are_found_as_in_bytes() -> None:
+    """The native Kafka path hands the format Arrow arrays in chunks, a message without a
+    value as a null: the same rows, record numbers and errors as the same records as bytes."""
+    fmt = build_format(spec("FORMAT JSON (a <- a, n <- x::y)"), [])
+    records = [
+        b'{"a": 1, "x": {"y": 2}}',
+        b"{oops",
+        None,
+        b'{"a": 2}',
+        b"\xff",
+        b'{"a": 3, "x": {"y": 4}}',
+    ]
+    chunks = pa.chunked_array([pa.array(records[:3], pa.binary()), pa.array(records[3:])])
+    from_arrow = fmt.parse_array(chunks)
+    from_bytes = fmt.parse_records([r or b"" for r in records])
+    assert from_arrow.table.to_pylist() == from_bytes.table.to_pylist()
+    assert from_arrow.table.to_pylist() == [{"a": "1", "n": "2"}, {"a": "3", "n": "4"}]
+    assert from_arrow.record_index is not None and from_bytes.record_index is not None
+    assert from_arrow.record_index.to_pylist() == from_bytes.record_index.to_pylist() == [0, 5]
+    assert [(e.index, e.reason, e.raw) for e in from_arrow.errors] == [
+        (e.index, e.reason, e.raw) for e in from_bytes.errors
+    ]
+    assert [e.index for e in from_arrow.errors] == [1, 2, 3, 4]
 
 
 def test_csv_enclosure_nulls_and_field_count() -> None:

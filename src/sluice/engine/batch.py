@@ -22,6 +22,7 @@ from sluice.vocab import (
     PartitionBatch,
     PartitionProgress,
     Rejected,
+    numpy_ints,
     row_numbers,
 )
 
@@ -73,8 +74,8 @@ class Batch:
         sizes = [p.count for p in parts]
         bounds = list(accumulate(sizes))
         if all(isinstance(p.records, ArrowRecords) for p in parts):  # the native drain's
-            arrays = [cast(ArrowRecords, p.records).array for p in parts]
-            parsed = fmt.parse_array(pa.chunked_array(arrays, pa.binary()))
+            chunks = [c for p in parts for c in cast(ArrowRecords, p.records).chunks]
+            parsed = fmt.parse_array(pa.chunked_array(chunks, pa.binary()))
         else:
             parsed = fmt.parse_records(list(chain.from_iterable(p.records for p in parts)))
         mapped = parsed.record_index is not None
@@ -107,10 +108,10 @@ class Batch:
         records = [p.count for p in self.parts]
         if parsed.table.num_rows == sum(records) or parsed.record_index is None:
             return records
-        counts = [0] * len(self.parts)
-        for i in parsed.record_index.to_pylist():  # rare path: some records failed to parse
-            counts[bisect_right(self._bounds, i)] += 1
-        return counts
+        # some records failed to parse: count the rows of each partition's records
+        index = numpy_ints(parsed.record_index)
+        owner = np.searchsorted(np.asarray(self._bounds), index, side="right")
+        return [int(n) for n in np.bincount(owner, minlength=len(self.parts))]
 
     def _locate_record_error(self, e: RecordError) -> Rejected:
         if e.index is None:
@@ -241,13 +242,12 @@ def _column(values: Sequence[Sequence[Any]], name: str) -> pa.Array:
         if all(isinstance(v, NumpyInts) for v in values):
             return pa.array(np.concatenate([np.asarray(v) for v in values]))
         return pa.array(list(chain.from_iterable(values)), pa.int64())
-    if name == "__key":
-        if all(isinstance(v, ArrowRecords) for v in values):
-            keys = pa.concat_arrays([cast(ArrowRecords, v).array for v in values])
-        else:
-            keys = pa.array(list(chain.from_iterable(values)), pa.binary())
-        return keys.cast(pa.string(), safe=False)
-    return pa.array(list(chain.from_iterable(values)), pa.string())
+    if all(isinstance(v, ArrowRecords) for v in values):
+        joined = pa.concat_arrays([c for v in values for c in cast(ArrowRecords, v).chunks])
+    else:
+        kind = pa.binary() if name == "__key" else pa.string()
+        joined = pa.array(list(chain.from_iterable(values)), kind)
+    return joined.cast(pa.string(), safe=False)
 
 
 def _range(n: int) -> pa.Array:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import threading
 import time
 from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -186,7 +187,7 @@ class PipelineRuntime:
             raise
         self.policy = SkipPolicy.of(defn.skip_errors)
         self._reader: ThreadPoolExecutor | None = None
-        self._ahead: tuple[dict[str, int], Future[Ahead]] | None = None
+        self._ahead: tuple[dict[str, int], Future[Ahead], threading.Event] | None = None
         # Whether the read-ahead also parses. Yes for a server store: its loads run in the
         # server while this thread waits, so parsing ahead overlaps them (measured: +15-50 %
         # into PostgreSQL). No for an embedded store, whose loads are short and share this
@@ -221,7 +222,9 @@ class PipelineRuntime:
     def close(self) -> None:
         self.cancel()
         if self._ahead is not None:
-            self._ahead[1].exception()  # let the read in flight finish; its result is not used
+            _, future, needed = self._ahead
+            needed.set()
+            future.exception()  # let the read in flight finish; its result is not used
             self._ahead = None
         if self._reader is not None:
             self._reader.shutdown()
@@ -232,7 +235,12 @@ class PipelineRuntime:
         self.source.close()
 
     def extract(
-        self, cursors: Mapping[str, int], wait: float, *, stop_at_end: bool = False
+        self,
+        cursors: Mapping[str, int],
+        wait: float,
+        *,
+        stop_at_end: bool = False,
+        needed: threading.Event | None = None,
     ) -> list[PartitionBatch]:
         return self.source.extract(
             cursors,
@@ -240,6 +248,7 @@ class PipelineRuntime:
             wait,
             stop_at_end=stop_at_end,
             max_partitions=self.defn.max_partitions_per_batch,
+            needed=needed,
         )
 
     def run_batch(
@@ -299,7 +308,8 @@ class PipelineRuntime:
         ahead, self._ahead = self._ahead, None
         got: Ahead | None = None
         if ahead is not None:
-            projected, future = ahead
+            projected, future, needed = ahead
+            needed.set()
             got = future.result()
             if projected != cursors:
                 got = None
@@ -310,11 +320,17 @@ class PipelineRuntime:
         return batch or self.prepare(parts)
 
     def _read(
-        self, cursors: Mapping[str, int], wait: float, stop_at_end: bool, *, parse: bool
+        self,
+        cursors: Mapping[str, int],
+        wait: float,
+        stop_at_end: bool,
+        *,
+        parse: bool,
+        needed: threading.Event | None = None,
     ) -> Ahead:
         """Extract, and run the transform program (a read-ahead overlaps both with the load
         of the batch before); with ``parse``, the stages after it too."""
-        parts = self.extract(cursors, wait, stop_at_end=stop_at_end)
+        parts = self.extract(cursors, wait, stop_at_end=stop_at_end, needed=needed)
         if parts and self.program is not None:
             parts = self.program.run(parts)
         return parts, self.prepare(parts) if parts and parse else None
@@ -365,10 +381,15 @@ class PipelineRuntime:
         projected = {**cursors, **{p.partition: p.end for p in parts}}
         if self._reader is None:
             self._reader = ThreadPoolExecutor(1, thread_name_prefix=f"extract-{self.name}")
+        # Until this batch is loaded the read goes on taking what arrives, unless it parses too
+        # (that must start early to overlap the load).
+        needed = threading.Event()
+        if self._parse_ahead:
+            needed.set()
         future = self._reader.submit(
-            self._read, projected, wait, stop_at_end, parse=self._parse_ahead
+            self._read, projected, wait, stop_at_end, parse=self._parse_ahead, needed=needed
         )
-        self._ahead = (projected, future)
+        self._ahead = (projected, future, needed)
 
     def _load(
         self,

@@ -28,7 +28,7 @@ from sluice.formats.base import (
     text_array,
 )
 from sluice.sql import ast
-from sluice.vocab import row_numbers
+from sluice.vocab import numpy_ints, row_numbers
 
 _LEAF = '"VARCHAR"'
 
@@ -57,25 +57,32 @@ class JsonFormat(Format):
         try:
             return ParsedBatch(*self._run(text_array(records)))
         except (pa.ArrowInvalid, duckdb.Error):
-            pass  # at least one record is not a JSON object: separate them (rare path)
-        good, errors = self._split_invalid(records)
-        if not len(good):
-            return ParsedBatch(empty_table(self.targets), errors=errors)
-        remap = pa.array(good)
-        table, index, missing = self._run(binary_array(records).take(remap).cast(pa.string()))
-        missing = [
-            RecordError(int(good[e.index]), e.reason, e.raw) for e in missing if e.index is not None
-        ]
-        return ParsedBatch(table, remap.take(index), sorted(errors + missing, key=_by_index))
+            return self._separate(binary_array(records))  # some record is not a JSON object
 
     def parse_array(self, values: pa.Array | pa.ChunkedArray) -> ParsedBatch:
         if not len(values):
             return ParsedBatch(empty_table(self.targets))
+        if values.null_count:  # a message without a value: an empty record
+            values = pc.fill_null(values, b"")
         try:  # the text shares the records' buffers: only the offsets are new
-            return ParsedBatch(*self._run(pc.fill_null(values, b"").cast(pa.large_string())))
+            return ParsedBatch(*self._run(values.cast(pa.large_string())))
         except (pa.ArrowInvalid, duckdb.Error):
-            records = [v or b"" for v in values.to_pylist()]
-            return self.parse_records(records)  # the rare path, as above
+            if isinstance(values, pa.ChunkedArray):
+                values = values.combine_chunks()
+            return self._separate(values.cast(pa.large_binary()))
+
+    def _separate(self, values: pa.Array) -> ParsedBatch:
+        """The rare path: parse the records that are JSON objects, and an error for each other
+        one."""
+        good, errors = self._split_invalid(values)
+        if not len(good):
+            return ParsedBatch(empty_table(self.targets), errors=errors)
+        remap = pa.array(good)
+        table, index, missing = self._run(values.take(remap).cast(pa.large_string()))
+        missing = [
+            RecordError(int(good[e.index]), e.reason, e.raw) for e in missing if e.index is not None
+        ]
+        return ParsedBatch(table, remap.take(index), sorted(errors + missing, key=_by_index))
 
     def _run(
         self, column: pa.Array | pa.ChunkedArray
@@ -92,29 +99,31 @@ class JsonFormat(Format):
             out = out.filter(pc.is_null(missing))
         return out.select(list(self.targets)), out.column("__i").combine_chunks(), errors
 
-    def _split_invalid(self, records: Sequence[bytes]) -> tuple[np.ndarray, list[RecordError]]:
-        """The positions of the records that are JSON objects, and an error for each other one.
-        DuckDB finds them over the whole batch (``json_valid``, ``json_type``); only those are
-        looked at one by one, for their reason."""
-        utf8: list[int] | None = None
+    def _split_invalid(self, values: pa.Array) -> tuple[np.ndarray, list[RecordError]]:
+        """The positions of the records (a binary array without nulls) that are JSON objects,
+        and an error for each other one. DuckDB finds them over the whole batch
+        (``json_valid``, ``json_type``); only those are looked at one by one, for their
+        reason."""
+        utf8: np.ndarray | None = None
         try:
-            text = binary_array(records).cast(pa.large_string())
+            text = values.cast(pa.large_string())
         except pa.ArrowInvalid:  # some record is not UTF-8 (rarer still): found one by one
-            utf8 = [i for i, raw in enumerate(records) if _is_utf8(raw)]
-            text = binary_array([records[i] for i in utf8]).cast(pa.large_string())
+            utf8 = np.flatnonzero([_is_utf8(raw) for raw in values.to_pylist()])
+            text = values.take(pa.array(utf8, pa.int64())).cast(pa.large_string())
         found = self._db.query(
             "SELECT i FROM records "
             "WHERE NOT coalesce(json_valid(v), false) OR json_type(v) <> 'OBJECT'",
             records=pa.table({"v": text, "i": row_numbers(len(text))}),
         )
-        bad: set[int] = set(found.column("i").to_pylist())
+        bad = numpy_ints(found.column("i"))
         if utf8 is not None:  # positions among the UTF-8 records → among all
-            bad = {utf8[i] for i in bad} | (set(range(len(records))) - set(utf8))
-        good = np.setdiff1d(np.arange(len(records)), np.array(sorted(bad), np.int64))
-        errors = [
-            RecordError(i, _invalid_reason(records[i]) or "record is not valid JSON", records[i])
-            for i in sorted(bad)
-        ]
+            bad = np.union1d(utf8[bad], np.setdiff1d(np.arange(len(values)), utf8))
+        bad = np.unique(bad)
+        good = np.setdiff1d(np.arange(len(values)), bad)
+        errors = []
+        for i in bad.tolist():  # one step per bad record only
+            raw = values[i].as_py()
+            errors.append(RecordError(i, _invalid_reason(raw) or "record is not valid JSON", raw))
         return good, errors
 
 

@@ -105,7 +105,7 @@ typedef struct {
     uint8_t *values, *value_valid;
     int32_t *key_offsets;
     uint8_t *keys, *key_valid;
-    int32_t *header_offsets; /* headers: [u32 count] then per header [u32 len][name][i32 len][value] */
+    int32_t *header_offsets; /* headers: a JSON object of text values each (see headers_json) */
     uint8_t *headers, *header_valid;
     int32_t *partitions;
     int64_t *offsets, *timestamps;
@@ -191,19 +191,119 @@ static void set_valid(uint8_t *bitmap, int i, int valid) {
     else bitmap[i >> 3] &= (uint8_t)~(1u << (i & 7));
 }
 
-/* The bytes message m's headers take in the headers buffer, or 0 if it has none. */
+/* Headers are handed out as the JSON object SQL reads them as (get_kafka_pipeline_prop's
+ * prop_headers): {"name": "value", ...}, a NULL value as null, text as UTF-8 with each byte
+ * that is not part of a valid UTF-8 sequence as U+FFFD; for a name given twice, its last value
+ * where the name first appears (as a JSON object built in Python has it). No headers: a null. */
+
+/* The length of the valid UTF-8 sequence at s (at most n bytes), or 0 if none starts there. */
+static int utf8_len(const uint8_t *s, size_t n) {
+    uint8_t c = s[0];
+    int len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (!len || (size_t)len > n) return 0;
+    for (int i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1F : len == 3 ? c & 0x0F : c & 0x07;
+    for (int i = 1; i < len; i++) cp = (cp << 6) | (s[i] & 0x3F);
+    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < least[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    return len;
+}
+
+/* s as a JSON string at out (at most 6 bytes per byte of s, plus 2); the bytes written. */
+static int64_t json_string(uint8_t *out, const uint8_t *s, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    uint8_t *at = out;
+    *at++ = '"';
+    for (size_t i = 0; i < n;) {
+        uint8_t c = s[i];
+        if (c == '"' || c == '\\') {
+            *at++ = '\\';
+            *at++ = c;
+            i++;
+        } else if (c >= '\b' && c <= '\r' && c != '\v') { /* \b \t \n \f \r, as Python's json */
+            *at++ = '\\';
+            *at++ = (uint8_t)"btnvfr"[c - '\b'];
+            i++;
+        } else if (c < 0x20) {
+            memcpy(at, "\\u00", 4);
+            at[4] = (uint8_t)hex[c >> 4];
+            at[5] = (uint8_t)hex[c & 15];
+            at += 6;
+            i++;
+        } else {
+            int len = utf8_len(s + i, n - i);
+            if (len) {
+                memcpy(at, s + i, (size_t)len);
+                at += len;
+                i += (size_t)len;
+            } else {
+                memcpy(at, "\xEF\xBF\xBD", 3); /* U+FFFD */
+                at += 3;
+                i++;
+            }
+        }
+    }
+    *at++ = '"';
+    return at - out;
+}
+
+/* At most how many bytes message m's headers take as JSON, or 0 if it has none. */
 static int64_t header_bytes(rd_kafka_message_t *m, rd_kafka_headers_t **hdrs) {
     if (rd_kafka_message_headers(m, hdrs) != 0 || !*hdrs) return 0;
-    int64_t size = 4;
+    int64_t size = 2;
     const char *name;
     const void *value;
     size_t len;
     for (size_t i = 0; rd_kafka_header_get_all(*hdrs, i, &name, &value, &len) == 0; i++)
-        size += 8 + (int64_t)strlen(name) + (value ? (int64_t)len : 0);
+        size += 2 + (6 * (int64_t)strlen(name) + 2) + 2 + (value ? 6 * (int64_t)len + 2 : 4);
     return size;
 }
 
-static void put_u32(uint8_t *at, uint32_t v) { memcpy(at, &v, 4); }
+/* Whether header i's name was given before it (it is written there, with its last value). */
+static int named_before(const rd_kafka_headers_t *hdrs, size_t i, const char *name) {
+    const char *other;
+    const void *value;
+    size_t len;
+    for (size_t j = 0; j < i && rd_kafka_header_get_all(hdrs, j, &other, &value, &len) == 0; j++)
+        if (strcmp(name, other) == 0) return 1;
+    return 0;
+}
+
+/* The headers as a JSON object at out; the bytes written. */
+static int64_t headers_json(uint8_t *out, const rd_kafka_headers_t *hdrs) {
+    uint8_t *at = out;
+    const char *name;
+    const void *value;
+    size_t len;
+    *at++ = '{';
+    for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &len) == 0; i++) {
+        if (named_before(hdrs, i, name)) continue;
+        const char *other;
+        const void *later;
+        size_t later_len;
+        for (size_t j = i + 1; rd_kafka_header_get_all(hdrs, j, &other, &later, &later_len) == 0; j++)
+            if (strcmp(name, other) == 0) { /* the last value of a name given twice */
+                value = later;
+                len = later_len;
+            }
+        if (at - out > 1) {
+            memcpy(at, ", ", 2);
+            at += 2;
+        }
+        at += json_string(at, (const uint8_t *)name, strlen(name));
+        memcpy(at, ": ", 2);
+        at += 2;
+        if (value) {
+            at += json_string(at, value, len);
+        } else {
+            memcpy(at, "null", 4);
+            at += 4;
+        }
+    }
+    *at++ = '}';
+    return at - out;
+}
 
 /* Hand out up to f->max_rows messages, waiting up to timeout_ms for the first ones only.
  * Stops early at an error other than end-of-partition (f->error set, the message consumed) or
@@ -293,24 +393,7 @@ int kd_fill(kd_t *kd, int timeout_ms, kd_fill_t *f) {
             set_valid(f->key_valid, n, m->key != NULL);
         }
         if (f->want & 2) {
-            if (hsize) {
-                uint8_t *at = f->headers + hpos;
-                const char *name;
-                const void *value;
-                size_t len;
-                put_u32(at, (uint32_t)rd_kafka_header_cnt(hdrs));
-                at += 4;
-                for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &len) == 0; i++) {
-                    uint32_t nlen = (uint32_t)strlen(name);
-                    put_u32(at, nlen);
-                    memcpy(at + 4, name, nlen);
-                    at += 4 + nlen;
-                    put_u32(at, value ? (uint32_t)len : 0xFFFFFFFFu); /* none: a NULL value */
-                    if (value && len) memcpy(at + 4, value, len);
-                    at += 4 + (value ? len : 0);
-                }
-                hpos += hsize;
-            }
+            if (hsize) hpos += headers_json(f->headers + hpos, hdrs);
             f->header_offsets[n + 1] = (int32_t)hpos;
             set_valid(f->header_valid, n, hsize > 0);
         }

@@ -61,8 +61,10 @@ class _Fill(C.Structure):
 
 @dataclass
 class Drained:
-    """One fill: a column per field (``values``/``keys`` binary with nulls, ``headers`` in the
-    drain's own encoding, see ``decode_headers``), the partitions that reached their end, and
+    """One fill: a column per field (``values``/``keys`` binary with nulls, ``headers`` as the
+    text of a JSON object of each message's headers, null if it has none: names and values as
+    UTF-8 text, a byte that is not valid UTF-8 as U+FFFD, a NULL value as null, a name given
+    twice with its last value), the partitions that reached their end, and
     the first error other than an end (librdkafka's code and text), which stopped the fill."""
 
     values: pa.Array
@@ -233,9 +235,9 @@ def _buffers(rows: int, cap: int, want: int) -> tuple[_Fill, dict[str, pa.Buffer
 def _drained(f: _Fill, b: dict[str, pa.Buffer], want: int) -> Drained:
     n = f.rows
 
-    def binary(prefix: str) -> pa.Array:
+    def binary(prefix: str, kind: pa.DataType | None = None) -> pa.Array:
         return pa.Array.from_buffers(
-            pa.binary(), n, [b[f"{prefix}_valid"], b[f"{prefix}_offsets"], b[f"{prefix}s"]]
+            kind or pa.binary(), n, [b[f"{prefix}_valid"], b[f"{prefix}_offsets"], b[f"{prefix}s"]]
         )
 
     eof = pa.Array.from_buffers(pa.int32(), f.neof, [None, b["eof"]]).to_pylist()
@@ -252,32 +254,10 @@ def _drained(f: _Fill, b: dict[str, pa.Buffer], want: int) -> Drained:
         if want & WANT_TIMESTAMPS
         else None,
         keys=binary("key") if want & WANT_KEYS else None,
-        headers=binary("header") if want & WANT_HEADERS else None,
+        headers=binary("header", pa.string()) if want & WANT_HEADERS else None,
         eof=[int(p) for p in eof],
         eof_at=[int(n) for n in eof_at],
         skipped=int(f.skipped),
         error=error,
         dry=bool(f.dry),
     )
-
-
-def decode_headers(encoded: bytes | None) -> list[tuple[str, bytes | None]] | None:
-    """A message's headers from the drain's encoding (count, then each name and value with
-    their lengths; a value length of 0xFFFFFFFF is a NULL value)."""
-    if encoded is None:
-        return None
-    count = int.from_bytes(encoded[:4], "little")
-    out: list[tuple[str, bytes | None]] = []
-    at = 4
-    for _ in range(count):
-        n = int.from_bytes(encoded[at : at + 4], "little")
-        name = encoded[at + 4 : at + 4 + n].decode(errors="replace")
-        at += 4 + n
-        size = int.from_bytes(encoded[at : at + 4], "little")
-        at += 4
-        if size == 0xFFFFFFFF:
-            out.append((name, None))
-        else:
-            out.append((name, encoded[at : at + size]))
-            at += size
-    return out

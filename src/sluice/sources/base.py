@@ -9,6 +9,7 @@ offsets: 0 (not loaded) and 1 (loaded), so the same compare-and-set protects bot
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -61,6 +62,7 @@ class Source(ABC):
         *,
         stop_at_end: bool = False,
         max_partitions: int | None = None,
+        needed: threading.Event | None = None,
     ) -> list[PartitionBatch]:
         """Records after ``cursors``, at most ``max_per_partition`` offsets per partition and,
         with ``max_partitions``, from that many partitions at most, taken in turn so that none
@@ -69,6 +71,11 @@ class Source(ABC):
         Returns as soon as every partition is caught up (or full) and something was read;
         with ``stop_at_end``, as soon as every partition is caught up even if nothing was.
         Never blocks longer than ``wait`` seconds. An empty list means nothing new.
+
+        ``needed``: this is a read ahead of the batch being loaded, and is needed once the event
+        is set. Until then a source may go on taking what arrives (within the bounds above),
+        so that the batch holds everything that arrived while the one before it loaded. A
+        source that returns at once may ignore it.
         """
 
     @abstractmethod

@@ -20,6 +20,7 @@ from __future__ import annotations
 import glob
 import io
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import BinaryIO
@@ -148,6 +149,7 @@ class FileSource(Source):
         *,
         stop_at_end: bool = False,
         max_partitions: int | None = None,
+        needed: threading.Event | None = None,  # returns once it has something anyway
     ) -> list[PartitionBatch]:
         # A FOREGROUND run waits for every file still settling, so it loads what was just
         # written; a running pipeline takes what has settled, or waits for the first to.

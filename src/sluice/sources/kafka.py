@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
@@ -32,7 +33,7 @@ from sluice.errors import SourceError, SourceUnavailableError
 from sluice.native import kafkadrain
 from sluice.options import OptionSpec
 from sluice.sources.base import Source
-from sluice.vocab import ArrowRecords, NumpyInts, PartitionBatch, int64_array
+from sluice.vocab import ArrowRecords, NumpyInts, PartitionBatch, int64_array, numpy_ints
 
 log = logging.getLogger("sluice.kafka")
 # librdkafka's own log, through Sluice's logging, each distinct line at most every 30 s.
@@ -45,6 +46,8 @@ DEFAULT_PORT = 9092
 #: SLUICE_NATIVE_KAFKA=0 to read through confluent-kafka's Python consumer instead.
 NATIVE = os.environ.get("SLUICE_NATIVE_KAFKA", "1") != "0"
 NATIVE_FILL = 100_000  # messages a fill of the native drain asks for
+MAX_RUNS = 1_000  # runs of one partition in a fill handed on as slices; more are sorted
+AHEAD_SLICE = 0.005  # a read ahead takes what arrives in waits this long, until it is needed
 _said_why = False
 CONSUME_CHUNK = 10_000  # measured: faster than both single polls and very large calls
 METADATA_REFRESH_SECONDS = 5.0
@@ -83,9 +86,13 @@ _key: Callable[[Any], Any] = Message.key
 
 
 def _headers_json(headers: list[tuple[str, bytes | None]] | None) -> str | None:
+    """A message's headers as the JSON object SQL reads (as the native drain writes it)."""
     if headers is None:
         return None
-    return json.dumps({k: None if v is None else v.decode("utf-8", "replace") for k, v in headers})
+    return json.dumps(
+        {k: None if v is None else v.decode("utf-8", "replace") for k, v in headers},
+        ensure_ascii=False,
+    )
 
 
 OPTIONS = OptionSpec(
@@ -186,12 +193,13 @@ class KafkaSource(Source):
         *,
         stop_at_end: bool = False,
         max_partitions: int | None = None,
+        needed: threading.Event | None = None,
     ) -> list[PartitionBatch]:
         try:
             wanted = {p: cursors.get(str(p)) for p in self.partitions()}
             if any(p not in self._position or self._position[p] != c for p, c in wanted.items()):
                 self._assign(wanted)
-            taken = self._gather(wanted, max_per_partition, wait, stop_at_end)
+            taken = self._gather(wanted, max_per_partition, wait, stop_at_end, needed)
         except SourceUnavailableError:
             # Start afresh once the broker is back: librdkafka 2.16 can crash when a topic
             # it has cached is recreated under it (a restarted broker), so the consumer and
@@ -232,15 +240,21 @@ class KafkaSource(Source):
         self._eof.clear()
 
     def _gather(
-        self, wanted: Mapping[int, int | None], cap: int, wait: float, stop_at_end: bool
+        self,
+        wanted: Mapping[int, int | None],
+        cap: int,
+        wait: float,
+        stop_at_end: bool,
+        needed: threading.Event | None,
     ) -> dict[int, list[Any]]:
         """Each partition's pieces of this batch (lists of messages, or Arrow batches on the
         native path), at most ``cap`` records a partition: first what an earlier batch held,
         then what the consumer delivers. Returns once every partition is full or at its end;
         once the consumer ran dry after delivering something (at the live edge, waiting longer
-        only delays what it delivered); once a read leaves a partition with a whole batch held
-        (the consumer delivers partitions in runs: reading on to fill the others would pile up
-        its records);
+        only delays what it delivered) — for a read ahead, once that and the batch is
+        ``needed``: until then it takes what arrives, in slices of ``AHEAD_SLICE`` seconds;
+        once a read leaves a partition with a whole batch held (the consumer delivers
+        partitions in runs: reading on to fill the others would pile up its records);
         or after ``wait``. With ``stop_at_end``, not when it ran dry. What is read past a full
         partition is held for the next batch."""
         taken: dict[int, list[Any]] = {p: [] for p in wanted}
@@ -260,10 +274,15 @@ class KafkaSource(Source):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return taken
-            pieces, dry = read(0.0 if got and not stop_at_end else min(remaining, 0.5))
+            now = needed is None or needed.is_set()
+            if got and not stop_at_end:
+                timeout = 0.0 if now else min(remaining, AHEAD_SLICE)
+            else:
+                timeout = min(remaining, 0.5)
+            pieces, dry = read(timeout)
             for p, piece in pieces:
                 got += self._take(taken, counts, p, piece, cap)
-            if dry and got and not stop_at_end:
+            if dry and got and not stop_at_end and now:
                 return taken
             if any(sum(map(len, self._held.get(p, ()))) >= cap for p, _ in pieces):
                 return taken  # reading on would only pile up a full partition's records
@@ -287,12 +306,12 @@ class KafkaSource(Source):
         are held for a later batch: they stay consumed, so the consumer keeps its position and
         its prefetch."""
         ready = sorted(p for p, pieces in taken.items() if pieces)
-        if not limit or len(ready) <= limit:
+        if not limit or not ready:
             return ready
         ready.sort(key=lambda p: p <= self._last_turn)  # those after the last turn first
         for p in ready[limit:]:  # held before any held already
             self._held[p] = taken[p] + self._held.get(p, [])
-        self._last_turn = ready[limit - 1]
+        self._last_turn = ready[:limit][-1]
         return sorted(ready[:limit])
 
     def _on_error(self, code: int, text: str, fatal: bool) -> None:
@@ -332,7 +351,7 @@ class KafkaSource(Source):
                 "went back) and skipped", self.pipeline, fill.skipped,
             )  # fmt: skip
         pieces = []
-        last_row: dict[int, int] = {}
+        last_row: dict[int, int] = {}  # the last row of each partition in this fill
         if fill.rows:
             columns = {"value": fill.values, "offset": fill.offsets}
             for name, column in (
@@ -341,21 +360,20 @@ class KafkaSource(Source):
                 if column is not None:
                     columns[name] = column
             rows = pa.RecordBatch.from_pydict(columns)
-            parts = fill.partitions.to_numpy()
-            distinct = np.unique(parts)
-            if len(distinct) > 1:  # a stable sort by partition keeps each partition's order
+            parts = numpy_ints(fill.partitions)
+            seen, last = np.unique(parts[::-1], return_index=True)
+            last_row = dict(zip(seen.tolist(), (len(parts) - 1 - last).tolist(), strict=True))
+            self._eof.difference_update(last_row)
+            # librdkafka hands out each partition's fetched messages in runs: a piece per run,
+            # a slice of the fill (no copy)
+            cuts = np.flatnonzero(parts[1:] != parts[:-1]) + 1
+            if len(cuts) > MAX_RUNS:  # many short runs: one sorted copy costs less
                 order = np.argsort(parts, kind="stable")
-                rows, sorted_parts = rows.take(int64_array(order)), parts[order]
-            else:
-                sorted_parts = parts
-            starts = np.searchsorted(sorted_parts, distinct, side="left")
-            stops = np.searchsorted(sorted_parts, distinct, side="right")
-            for p, start, stop in zip(
-                distinct.tolist(), starts.tolist(), stops.tolist(), strict=True
-            ):
-                pieces.append((p, rows.slice(start, stop - start)))
-                last_row[p] = int(len(parts) - 1 - np.argmax(parts[::-1] == p))
-                self._eof.discard(p)
+                rows, parts = rows.take(int64_array(order)), parts[order]
+                cuts = np.flatnonzero(parts[1:] != parts[:-1]) + 1
+            starts, stops = [0, *cuts.tolist()], [*cuts.tolist(), len(parts)]
+            for start, stop in zip(starts, stops, strict=True):
+                pieces.append((int(parts[start]), rows.slice(start, stop - start)))
         for p, at in zip(fill.eof, fill.eof_at, strict=True):
             if at > last_row.get(p, -1):  # reached its end after its last row of this fill
                 self._eof.add(p)
@@ -367,25 +385,22 @@ class KafkaSource(Source):
     def _native_batch(
         self, p: int, start: int | None, pieces: list[pa.RecordBatch]
     ) -> PartitionBatch:
-        rows = pa.Table.from_batches(pieces).combine_chunks()
-        offsets = rows.column("offset").to_numpy()
+        rows = pa.Table.from_batches(pieces)  # the records stay in the fills' buffers
+        offsets = numpy_ints(rows.column("offset"))
         end = int(offsets[-1]) + 1
         self._position[p] = end
         high = self._native_drain().high_watermark(self.topic, p)
         batch = PartitionBatch(
             str(p), start, end,
-            records=ArrowRecords(rows.column("value").chunk(0)),
+            records=ArrowRecords(rows.column("value")),
             latest=max(high, end), offsets=NumpyInts(offsets),
         )  # fmt: skip
         if "timestamp" in self.metadata:
-            batch.timestamps = NumpyInts(rows.column("timestamp").to_numpy())
+            batch.timestamps = NumpyInts(numpy_ints(rows.column("timestamp")))
         if "key" in self.metadata:
-            batch.keys = ArrowRecords(rows.column("key").chunk(0))
+            batch.keys = ArrowRecords(rows.column("key"))
         if "headers" in self.metadata:
-            batch.headers = [
-                _headers_json(kafkadrain.decode_headers(h))
-                for h in rows.column("headers").to_pylist()
-            ]
+            batch.headers = ArrowRecords(rows.column("headers"))
         return batch
 
     # -- confluent-kafka's consumer: lists of Message objects, split with C-level calls ---------

@@ -244,6 +244,7 @@ class RabbitMQSource(Source):
         *,
         stop_at_end: bool = False,
         max_partitions: int | None = None,
+        needed: threading.Event | None = None,  # returns once it has something anyway
     ) -> list[PartitionBatch]:
         cursor = cursors.get(PARTITION)
         try:
