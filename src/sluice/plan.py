@@ -39,6 +39,12 @@ class LoadPlan:
     conflict: str  # the ON CONFLICT clause, or ""
     typed: tuple[tuple[str, str], ...] = ()  # (target, SQL type) of targets cast from text
     meta: tuple[str, ...] = ()  # the lineage columns (META_COLUMNS) the batch must carry
+    #: When the plan does nothing but cast the batch's text columns into the same-named
+    #: columns (no SET, WHERE, @variables, lineage or duplicate handling), the batch column
+    #: each of ``columns`` comes from: a store may then copy the batch straight into the table,
+    #: its own conversion of text input being the casts (an empty field still loads NULL into
+    #: the ``typed`` columns).
+    direct: tuple[str, ...] = ()
 
     def type_check(self, try_cast: Callable[[str, str], str]) -> str:
         """Rows holding a value that does not convert: ``(ROW_COLUMN, reason)``.
@@ -116,7 +122,7 @@ class ProcedurePlan(LoadPlan):
 def procedure_plan(plan: LoadPlan, proc: ast.CreateProcedure) -> ProcedurePlan:
     body = tuple(replace_relation(s, proc.param, PROCEDURE_BATCH) for s in proc.body)
     return ProcedurePlan(
-        plan.table, plan.columns, plan.select, None, (), "", plan.typed, plan.meta, body
+        plan.table, plan.columns, plan.select, None, (), "", plan.typed, plan.meta, body=body
     )
 
 
@@ -177,7 +183,12 @@ def build_plan(
         f"SELECT {', '.join(level2)} FROM ("
         f"SELECT {', '.join(level1)} FROM {BATCH_RELATION} AS b) AS l1) AS l2{where}"
     )
-    return LoadPlan(table_sql, columns, select, mode, table.key, conflict, cast, meta)
+    plain = not (defn.set or defn.where is not None or conflict or typed or meta)
+    by_name = {t.lower(): t for t in targets}
+    direct = (
+        tuple(by_name[c.lower()] for c in columns) if plain and len(by_name) == len(columns) else ()
+    )
+    return LoadPlan(table_sql, columns, select, mode, table.key, conflict, cast, meta, direct)
 
 
 def _loaded_columns(

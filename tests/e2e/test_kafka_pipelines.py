@@ -380,3 +380,26 @@ def test_the_native_drain_and_confluent_kafkas_consumer_load_the_same_rows(
     assert len(rows) + len(errors) == 900 and len(errors) >= 1
     assert rows[0][3] is None and rows[1][3] == "k3"  # partition 0: ids 0, 3, …
     assert json.loads(rows[0][4]) == {"n": "0"}
+
+
+TEXTS = ['say "hi", then leave', "two\nlines\r\n", "back\\slash \\N \\.", "\\.", "", " ", "tab\t"]
+
+
+def test_text_loads_as_it_is_and_an_empty_number_is_null(
+    db: sluice.Connection, broker: LocalBroker, topic: Callable[..., str]
+) -> None:
+    """The text a store's bulk path might read as syntax (quotes, delimiters, line ends,
+    backslashes, COPY's NULL and end marker), an empty string and a NULL load as they are;
+    an empty field of a number loads NULL."""
+    name = topic(1)
+    docs = [{"id": i, "s": s, "n": str(i)} for i, s in enumerate(TEXTS)]
+    docs.append({"id": len(TEXTS), "s": None, "n": ""})
+    produce(broker.bootstrap, name, [json.dumps(d).encode() for d in docs])
+    db.execute("CREATE TABLE t (id INTEGER, s VARCHAR, n DOUBLE PRECISION)")
+    db.execute(
+        f"CREATE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} "
+        "INTO TABLE t FORMAT JSON (id <- id, s <- s, n <- n)"
+    )
+    db.execute("START PIPELINE p FOREGROUND")
+    rows = db.execute("SELECT id, s, n FROM t ORDER BY id").fetchall()
+    assert rows == [(i, s, float(i)) for i, s in enumerate(TEXTS)] + [(len(TEXTS), None, None)]

@@ -1,4 +1,5 @@
-"""An Arrow batch in PostgreSQL's binary ``COPY`` format, built by Arrow's compute kernels.
+"""An Arrow batch in PostgreSQL's ``COPY`` formats, built by Arrow's kernels: binary (for the
+staging table of a batch) and CSV (for a batch copied straight into its table).
 
 A binary COPY stream is a header, then per row a 16-bit field count and, per field, a 32-bit
 length (-1 for NULL) and the value's bytes, then a trailer. Text values travel as their UTF-8
@@ -11,9 +12,11 @@ from __future__ import annotations
 import array
 import struct
 import sys
+from collections.abc import Collection
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 TRAILER = struct.pack(">h", -1)
@@ -56,3 +59,21 @@ def _big_endian(values: pa.Array, code: str) -> pa.Array:
         pa.binary(width), len(raw), [None, pa.py_buffer(raw)]
     )
     return fixed.cast(pa.binary())
+
+
+def encode_csv(table: pa.Table, empty_is_null: Collection[str] = ()) -> pa.Buffer:
+    """The rows of ``table`` (text columns) as ``COPY … (FORMAT csv)`` reads them: a NULL as an
+    empty field, every string quoted (so an empty string stays one); in the columns named in
+    ``empty_is_null`` an empty string is a NULL (an empty field loads NULL into a number)."""
+    columns = []
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if name in empty_is_null:
+            empty = pc.equal(column, pa.scalar("", column.type))
+            column = pc.if_else(empty, pa.scalar(None, column.type), column)
+        columns.append(column)
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(
+        pa.table(columns, names=table.column_names), sink,
+        pacsv.WriteOptions(include_header=False, quoting_style="needed"),
+    )  # fmt: skip
+    return sink.getvalue()

@@ -20,6 +20,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 
 from sluice.errors import StoreError, TerminalError, TransientStoreError
+from sluice.plan import LoadPlan
 from sluice.result import Result
 from sluice.sql.expr import quote
 from sluice.stores import pgcopy
@@ -48,6 +49,7 @@ class PostgresStore(SQLStore):
     remote = True
     has_procedures = True
     driver_error = psycopg.Error
+    copies_batches = True
 
     def __init__(self, url: str, *, _catalog: bool = True) -> None:
         super().__init__()
@@ -171,6 +173,17 @@ class PostgresStore(SQLStore):
                 copy.write(pgcopy.HEADER)
                 copy.write(body)
                 copy.write(pgcopy.TRAILER)
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise _lost(exc, self.where()) from exc
+
+    def _copy_batch(self, plan: LoadPlan, rows: pa.Table) -> int:
+        columns = ", ".join(quote(c) for c in plan.columns)
+        body = pgcopy.encode_csv(rows.select(list(plan.direct)), {t for t, _ in plan.typed})
+        try:
+            with self._conn().cursor() as cursor:
+                with cursor.copy(f"COPY {plan.table} ({columns}) FROM STDIN (FORMAT csv)") as copy:
+                    copy.write(body)
+                return cursor.rowcount
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise _lost(exc, self.where()) from exc
 
