@@ -131,3 +131,36 @@ def test_bad_settings_and_logs_are_librdkafkas_own(
         assert any("127.0.0.1:9" in r.getMessage() for r in caplog.records)
     finally:
         d.close()
+
+
+@pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
+def test_compressed_topics_are_read_in_order(
+    broker: LocalBroker, topic: Callable[..., str], drain: Drain, codec: str
+) -> None:
+    name = topic(1)
+    producer = Producer(
+        {"bootstrap.servers": broker.bootstrap, "compression.type": codec, "linger.ms": 50}
+    )
+    for i in range(2000):
+        producer.produce(name, f"reading {i} ".encode() * 4)
+    assert producer.flush(30) == 0
+    drain.assign(name, {0: 0})
+    fills = drain_all(drain, 1, max_rows=700)
+    assert [v for f in fills for v in f.values.to_pylist()] == [
+        f"reading {i} ".encode() * 4 for i in range(2000)
+    ]
+    assert [o for f in fills for o in f.offsets.to_pylist()] == list(range(2000))
+
+
+def test_security_settings_reach_librdkafka(broker: LocalBroker) -> None:
+    """SASL over TLS is built into the librdkafka the drain runs (confluent-kafka's): its
+    settings are taken, and a bad one is refused in librdkafka's words."""
+    secure = {
+        "bootstrap.servers": broker.bootstrap, "group.id": "g",
+        "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "u", "sasl.password": "p",
+        "ssl.endpoint.identification.algorithm": "https",
+    }  # fmt: skip
+    Drain(secure).close()
+    with pytest.raises(DrainError, match="Unsupported SASL mechanism: NO-SUCH-MECHANISM"):
+        Drain({**secure, "sasl.mechanism": "NO-SUCH-MECHANISM"})
