@@ -9,11 +9,13 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 import sluice
 from sluice.testing import LocalBroker, produce, wait_for
 from sluice.transforms.program import frame
+from sluice.vocab import ArrowRecords
 from tests.e2e.helpers import kafka, states
 
 # Reads Kafka's framed records (8-byte little-endian length + payload), writes one JSON line
@@ -53,6 +55,9 @@ def test_frame_is_length_prefixed_little_endian() -> None:
         b"\x02\0\0\0\0\0\0\0ab" + b"\0" * 8 + b"\x03\0\0\0\0\0\0\0xyz"
     )
     assert frame([]) == b""
+    # the native drain's records: Arrow chunks, a null an empty record
+    chunks = pa.chunked_array([pa.array([b"ab", None]), pa.array([b"xyz"])], pa.binary())
+    assert frame(ArrowRecords(chunks)) == frame([b"ab", b"", b"xyz"])
 
 
 def test_a_python_program_transforms_kafka_records_exactly_once(

@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 
 from sluice.errors import TransformError
 from sluice.options import Option, OptionSpec
-from sluice.vocab import PartitionBatch
+from sluice.vocab import ArrowRecords, PartitionBatch, numpy_ints, value_span
 
 OPTIONS = OptionSpec(
     "TRANSFORM CONFIG",
@@ -58,24 +58,36 @@ _SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 
 def frame(records: Sequence[bytes]) -> bytes:
     """Kafka records as a transform reads them: each an 8-byte little-endian length, then the
-    payload. Built by Arrow kernels over the whole batch, not a Python loop."""
+    payload. Built by Arrow kernels over the whole batch, not a Python loop; records the native
+    drain holds in Arrow stay there."""
     if not records:
         return b""
-    lengths = array("Q", map(len, records))
-    if sys.byteorder != "little":
-        lengths.byteswap()
-    prefix = pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(8), len(records), [None, pa.py_buffer(lengths)]
-    ).cast(pa.large_binary())
+    if isinstance(records, ArrowRecords):
+        return b"".join(_framed(chunk) for chunk in records.chunks)
     offsets = array("q", accumulate(map(len, records), initial=0))
-    payload = pa.Array.from_buffers(
-        pa.large_binary(),
-        len(records),
-        [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(records))],
+    return _framed(
+        pa.Array.from_buffers(
+            pa.large_binary(),
+            len(records),
+            [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(records))],
+        )
     )
-    joined = pc.binary_join_element_wise(prefix, payload, pa.scalar(b"", pa.large_binary()))
-    ends = memoryview(joined.buffers()[1]).cast("B").cast("q")
-    return bytes(memoryview(joined.buffers()[2])[: ends[len(records)]])
+
+
+def _framed(values: pa.Array) -> bytes:
+    values = values.cast(pa.large_binary())
+    if values.null_count:  # a message without a value: an empty record
+        values = pc.fill_null(values, b"")
+    lengths = numpy_ints(pc.binary_length(values)).astype("<u8")
+    prefix = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(8), len(values), [None, pa.py_buffer(lengths)]
+    ).cast(pa.large_binary())
+    joined = pc.binary_join_element_wise(prefix, values, _NOTHING)
+    start, end = value_span(joined)
+    return bytes(joined.buffers()[2][start:end])
+
+
+_NOTHING = pa.scalar(b"", pa.large_binary())
 
 
 class ProgramTransform:
