@@ -191,8 +191,8 @@ class PipelineRuntime:
         # Whether the read-ahead also parses (and runs the Python transform). Yes for a server
         # store: its loads run in the server while this thread waits, so parsing ahead overlaps
         # them (measured: +15-50 % into PostgreSQL). Yes with a Python transform, whose model
-        # or numpy calls release the GIL (measured: score 0.46-0.52x -> 0.60-0.64x the plain
-        # load, python 0.86-0.92x -> 1.20-1.27x). Otherwise no: the read-ahead then takes what
+        # or numpy calls release the GIL (measured: model scoring 0.48-0.58x -> 0.60-0.64x the
+        # plain load's rate). Otherwise no: the read-ahead then takes what
         # arrives until its batch is needed, which is what keeps freshness (see _read_ahead).
         self._parse_ahead = store.remote or self.python is not None
 
