@@ -10,6 +10,7 @@ from typing import Any, overload
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 #: The sources whose partitions are logs of messages with offsets (the others' are files).
 MESSAGE_SOURCES = ("KAFKA", "RABBITMQ")
@@ -70,6 +71,14 @@ class ArrowRecords(Sequence[bytes]):
     def nbytes(self) -> int:
         """The bytes of the records (not of the arrays' buffers)."""
         return sum(end - start for start, end in map(value_span, self.chunks))
+
+
+def empty_for_null(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Records with a null (a message without a value) read as an empty record; the array as it
+    is when it has none (no pass over it, and no Python scalar: that imports pandas)."""
+    if not values.null_count:
+        return values
+    return pc.fill_null(values, pa.scalar(b"", values.type))
 
 
 def value_span(array: pa.Array) -> tuple[int, int]:

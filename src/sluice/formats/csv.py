@@ -21,7 +21,7 @@ import pyarrow.csv as pacsv
 from sluice.errors import FormatError
 from sluice.formats.base import Format, ParsedBatch, RecordError, empty_table
 from sluice.sql import ast
-from sluice.vocab import ArrowRecords, row_numbers, value_span
+from sluice.vocab import ArrowRecords, empty_for_null, row_numbers, value_span
 
 
 class CsvFormat(Format):
@@ -56,7 +56,7 @@ class CsvFormat(Format):
         if isinstance(values, pa.ChunkedArray):  # the lines are joined into one buffer anyway
             values = values.combine_chunks()
         # each record and a line end, joined by Arrow: the buffer is the batch's lines
-        lines = pc.binary_join_element_wise(pc.fill_null(values, b""), b"", b"\n")
+        lines = pc.binary_join_element_wise(empty_for_null(values), b"", b"\n")
         start, end = value_span(lines)
         return self._parse_lines(lines.buffers()[2][start:end].to_pybytes(), ArrowRecords(values))
 

@@ -28,7 +28,7 @@ from sluice.formats.base import (
     text_array,
 )
 from sluice.sql import ast
-from sluice.vocab import numpy_ints, row_numbers
+from sluice.vocab import empty_for_null, numpy_ints, row_numbers
 
 _LEAF = '"VARCHAR"'
 
@@ -62,8 +62,7 @@ class JsonFormat(Format):
     def parse_array(self, values: pa.Array | pa.ChunkedArray) -> ParsedBatch:
         if not len(values):
             return ParsedBatch(empty_table(self.targets))
-        if values.null_count:  # a message without a value: an empty record
-            values = pc.fill_null(values, b"")
+        values = empty_for_null(values)
         try:  # the text shares the records' buffers: only the offsets are new
             return ParsedBatch(*self._run(values.cast(pa.large_string())))
         except (pa.ArrowInvalid, duckdb.Error):

@@ -284,7 +284,7 @@ class KafkaSource(Source):
                 got += self._take(taken, counts, p, piece, cap)
             if dry and got and not stop_at_end and now:
                 return taken
-            if any(sum(map(len, self._held.get(p, ()))) >= cap for p, _ in pieces):
+            if any(sum(map(len, self._held.get(p, ()))) >= cap for p in {p for p, _ in pieces}):
                 return taken  # reading on would only pile up a full partition's records
 
     def _take(

@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 
 from sluice.errors import TransformError
 from sluice.options import Option, OptionSpec
-from sluice.vocab import ArrowRecords, PartitionBatch, numpy_ints, value_span
+from sluice.vocab import ArrowRecords, PartitionBatch, empty_for_null, numpy_ints, value_span
 
 OPTIONS = OptionSpec(
     "TRANSFORM CONFIG",
@@ -75,9 +75,7 @@ def frame(records: Sequence[bytes]) -> bytes:
 
 
 def _framed(values: pa.Array) -> bytes:
-    values = values.cast(pa.large_binary())
-    if values.null_count:  # a message without a value: an empty record
-        values = pc.fill_null(values, b"")
+    values = empty_for_null(values.cast(pa.large_binary()))
     lengths = numpy_ints(pc.binary_length(values)).astype("<u8")
     prefix = pa.FixedSizeBinaryArray.from_buffers(
         pa.binary(8), len(values), [None, pa.py_buffer(lengths)]
