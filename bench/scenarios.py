@@ -361,12 +361,13 @@ def served_load(
     import subprocess
 
     from sluice.broker import free_port
-    from sluice.server import BackgroundServer
+    from sluice.server import BackgroundServer, Endpoints
 
     conn = _pipeline(db, bootstrap, topic, f"INTO TABLE readings {JSON_MAPPING}")
-    server = BackgroundServer(conn, port=free_port()).start()
+    ports = Endpoints(mysql_port=free_port(), http_port=None)
+    server = BackgroundServer(conn, ports).start()
     load = subprocess.Popen(
-        [sys.executable, "-c", CLIENTS, str(server.port), str(clients), str(every)],
+        [sys.executable, "-c", CLIENTS, str(ports.mysql_port), str(clients), str(every)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert load.stdin is not None and load.stdout is not None

@@ -120,7 +120,8 @@ def test_broker_stops_with_its_child_on_sigint_and_sigterm(sig: int) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_serve_closes_the_database_on_sigint_and_sigterm(sig: int, tmp_path: Path) -> None:
     port = free_port()
-    command = [*SLUICE, "serve", "--db", str(tmp_path / "s.duckdb"), "--mysql-port", str(port)]
+    command = [*SLUICE, "serve", "--db", str(tmp_path / "s.duckdb"), "--mysql-port", str(port),
+               "--http-port", str(free_port())]  # fmt: skip
     with Spawned(command) as proc:
         proc.wait_for_line("MySQL protocol on")
         proc.send(sig)

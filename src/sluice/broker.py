@@ -154,8 +154,10 @@ def produce(
     *,
     partitions: int | None = None,
     keys: Sequence[bytes] | None = None,
+    timestamps: Sequence[int] | None = None,
 ) -> int:
-    """Send ``values`` (round-robin over ``partitions`` when given) and wait for delivery."""
+    """Send ``values`` (round-robin over ``partitions`` when given; with ``timestamps``, each
+    its own, in ms since the epoch) and wait for delivery."""
     producer = Producer(
         {
             "bootstrap.servers": bootstrap,
@@ -174,9 +176,12 @@ def produce(
     for n, value in enumerate(values, start=1):
         partition = (n - 1) % partitions if partitions else -1  # -1: the partitioner decides
         key = keys[n - 1] if keys is not None else None
+        stamp = timestamps[n - 1] if timestamps is not None else 0  # 0: now
         while True:
             try:
-                producer.produce(topic, value, key, partition, on_delivery=delivered)
+                producer.produce(
+                    topic, value, key, partition, on_delivery=delivered, timestamp=stamp
+                )
                 break
             except BufferError:
                 producer.poll(0.05)

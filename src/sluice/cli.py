@@ -49,14 +49,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         required=True,
         help="a DuckDB file, or a postgresql://user@host:port/db URL",
     )
-    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--mysql-port", type=int, default=3307)
-    serve.add_argument("--user", default=os.environ.get("SLUICE_USER", "root"))
+    serve.add_argument(
+        "--http-port", type=int, default=8080, help="the dashboard, HTTP API and /metrics"
+    )
+    serve.add_argument("--no-http", action="store_true", help="serve the MySQL protocol only")
+    serve.add_argument(
+        "--user",
+        default=os.environ.get("SLUICE_USER", "root"),
+        help="the administrator (or SLUICE_USER); CREATE USER adds others",
+    )
     serve.add_argument(
         "--password",
         default=os.environ.get("SLUICE_PASSWORD", ""),
-        help="(or SLUICE_PASSWORD); empty: no password",
+        help="the administrator's (or SLUICE_PASSWORD); empty: none, on 127.0.0.1 only",
     )
+    serve.add_argument("--tls-cert", help="a PEM certificate: both endpoints then speak TLS")
+    serve.add_argument("--tls-key", help="the PEM private key of --tls-cert")
 
     produce = commands.add_parser("produce", help="send standard input, a message per line")
     produce.add_argument("topic")
@@ -137,18 +147,26 @@ def _serve(args: argparse.Namespace) -> int:
     import sluice
 
     try:
-        from sluice.server import serve
+        from sluice.server import Endpoints, serve
     except ImportError as exc:
         raise SluiceError(
-            f"sluice serve needs mysql-mimic: pip install 'sluice[server]' ({exc})"
+            f"sluice serve needs its server libraries: pip install 'sluice[server]' ({exc})"
         ) from exc
 
+    endpoints = Endpoints(
+        host=args.host,
+        mysql_port=args.mysql_port,
+        http_port=None if args.no_http else args.http_port,
+        user=args.user,
+        password=args.password,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+    )
+    endpoints.check()  # before the database opens and its pipelines resume
     logging.getLogger("sluice").setLevel(logging.INFO)  # a line per connection and state change
     db = sluice.connect(args.db)  # resumes the pipelines left Running
     try:
-        serve(db, host=args.host, port=args.mysql_port, user=args.user, password=args.password)
-    except OSError as exc:
-        raise SluiceError(f"cannot listen on {args.host}:{args.mysql_port}: {exc}") from exc
+        serve(db, endpoints)
     finally:
         # Stopping: a second SIGTERM or Ctrl-C must not cut the closing of the database short.
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -34,6 +34,11 @@ class Connection:
         """The store's name: ``duckdb`` or ``postgresql``."""
         return self._engine.store.name
 
+    @property
+    def engine(self) -> Engine:
+        """The database's engine (its pipelines, metrics and catalog), for the servers."""
+        return self._engine
+
     def cursor(self) -> Connection:
         """Another session on this database, with its own transaction."""
         return Connection(self.database, _engine=self._engine)

@@ -193,7 +193,7 @@ def run_demo(duration: float | None = None, rate: int = 20_000, db_path: str | N
                 "score_drills; pipeline sensors scoring each reading (Running)"
             )
             if server is not None:
-                print(CONNECT.format(port=server.port))
+                print(CONNECT.format(url=server.url, port=server.endpoints.mysql_port))
             loaded, elapsed = _watch(db, producer, duration, tty)
             producer.stopped.set()
             producer.join()
@@ -216,6 +216,7 @@ def run_demo(duration: float | None = None, rate: int = 20_000, db_path: str | N
 
 
 CONNECT = (
+    "\nDashboard (the drills' health, the pipeline's rate, lag and errors, live): {url}\n"
     "\nQuery it while it runs, from another terminal:\n"
     '  mariadb -h 127.0.0.1 -P {port} -u root -e "SELECT count(*) FROM readings"\n'
     "  mysql -h 127.0.0.1 -P {port} -u root          (any MySQL client or driver works)\n"
@@ -226,16 +227,18 @@ CONNECT = (
 
 
 def _serve(db: sluice.Connection) -> Any:
-    """The MySQL endpoint on 3307 (or a free port if that is taken); None without mysql-mimic."""
+    """The MySQL endpoint on 3307 and the dashboard on 8080 (or free ports if those are
+    taken); None without the server's libraries."""
     try:
-        from sluice.server import BackgroundServer
+        from sluice.server import BackgroundServer, Endpoints
     except ImportError:
-        print("(install sluice[server] to query the demo over the MySQL protocol)")
+        print("(install sluice[server] for the dashboard and the MySQL protocol)")
         return None
     try:
-        return BackgroundServer(db, port=3307).start()
-    except OSError:
-        return BackgroundServer(db, port=free_port()).start()
+        return BackgroundServer(db, Endpoints(mysql_port=3307, http_port=8080)).start()
+    except sluice.SluiceError:
+        ports = Endpoints(mysql_port=free_port(), http_port=free_port())
+        return BackgroundServer(db, ports).start()
 
 
 def _watch(

@@ -14,6 +14,7 @@
     └── TerminalError           marker: retrying cannot help
         ├── NotSupportedError   syntax Sluice accepts but does not run yet
         ├── CatalogError        unknown or duplicate pipeline, wrong state for the statement
+        ├── AccessDeniedError   a user's privileges do not allow the statement
         ├── SourceError         Kafka / file problems: bad address, bad CONFIG
         ├── FormatError         a batch that cannot be parsed at all (bad format options)
         ├── StoreError          the store refused: missing table, permission denied
@@ -109,6 +110,10 @@ class NotSupportedError(TerminalError):
 
 class CatalogError(TerminalError):
     """A pipeline that does not exist, already exists, or is in the wrong state."""
+
+
+class AccessDeniedError(TerminalError):
+    """A user's privileges do not allow the statement (or a wrong password)."""
 
 
 class DatabaseLockedError(SluiceError):

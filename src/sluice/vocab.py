@@ -209,6 +209,18 @@ class PartitionProgress:
 
 
 @dataclass(frozen=True)
+class SourcePosition:
+    """Where a source partition stands, for its lag: its first offset, its end (the offset the
+    next message written gets), and the seconds between the timestamps of its newest message
+    and of the next one the pipeline has not loaded (0 when nothing is left to load; None
+    when the messages carry no timestamps)."""
+
+    earliest: int | None
+    latest: int | None
+    lag_seconds: float | None
+
+
+@dataclass(frozen=True)
 class Rejected:
     """A record left out of a batch, kept in ``PIPELINES_ERRORS`` with what is needed to replay
     it: where it came from and its raw bytes. (Also a note about a batch, ``error_type``

@@ -20,6 +20,11 @@ class Server:
     port: int
     db_path: str
     process: Spawned
+    http_port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
 
     def connect(self, **kwargs: object) -> pymysql.connections.Connection:
         return pymysql.connect(
@@ -32,13 +37,13 @@ class Server:
 def serving(database: str) -> Iterator[Server]:
     """A real `sluice serve` process on ``database`` (a file or a PostgreSQL URL). Leaving the
     block sends SIGTERM and checks the clean exit; the process never outlives the block."""
-    port = free_port()
+    port, http_port = free_port(), free_port()
     with Spawned(
         [sys.executable, "-m", "sluice.cli", "serve", "--store", database, "--mysql-port",
-         str(port), "--password", PASSWORD],
+         str(port), "--http-port", str(http_port), "--password", PASSWORD],
     ) as process:  # fmt: skip
-        process.wait_for_line("MySQL protocol on", timeout=60)
-        yield Server(port, database, process)
+        process.wait_for_line("Ctrl-C to stop", timeout=60)
+        yield Server(port, database, process, http_port)
         # SIGTERM: pipelines finish their batch, the database closes cleanly.
         assert process.stop() == 0, process.output[-3000:]
         assert "the database is closed" in process.output

@@ -62,6 +62,9 @@ class Batch:
     rejected: list[Rejected] = field(default_factory=list)  # by the format or a transform
     _bounds: list[int] = field(default_factory=list)  # cumulative records (Kafka) or rows (FS)
     _records: bool = True
+    #: Seconds the batch spent in each stage before its load: ``extract``, ``transform``
+    #: (programs, Python transforms and models), ``parse``.
+    stages: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, fmt: Format, parts: Sequence[PartitionBatch]) -> Batch:

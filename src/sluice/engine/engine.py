@@ -12,7 +12,9 @@ from typing import Any
 
 import pyarrow as pa
 
-from sluice.engine import links, procedures
+from sluice.engine import links, procedures, users
+from sluice.engine.metrics import PipelineMetrics
+from sluice.engine.monitor import LagMonitor
 from sluice.engine.rejects import diagnose, without
 from sluice.engine.runner import PipelineRunner, describe, record_failure
 from sluice.engine.runtime import (
@@ -47,6 +49,8 @@ class Engine:
         self._runners: dict[str, PipelineRunner] = {}
         self._foreground: set[str] = set()  # pipelines a session runs in the foreground
         self._lock = threading.RLock()  # the runners and the foreground runs, their changes
+        self.metrics = PipelineMetrics(store.fork)
+        self._monitor: LagMonitor | None = None
         self._handlers: dict[type, Callable[[Any, Store], Result]] = {
             ast.CreatePipeline: self._create,
             ast.StartPipeline: self._start,
@@ -66,6 +70,10 @@ class Engine:
             ast.ShowLinks: links.show,
             ast.ExtractPipeline: self._extract,
             ast.ProfilePipeline: self._profile,
+            ast.CreateUser: users.create,
+            ast.DropUser: users.drop,
+            ast.Grant: users.grant,
+            ast.ShowUsers: users.show,
         }
 
     def execute(self, stmt: ast.Statement, store: Store) -> Result:
@@ -74,19 +82,26 @@ class Engine:
         if isinstance(stmt, ast.Passthrough):
             return store.execute(stmt.sql)
         name = getattr(stmt, "name", None)
-        if isinstance(name, str) and "." in name and not isinstance(stmt, _PROCEDURES):
+        if isinstance(name, str) and "." in name and not isinstance(stmt, _NOT_IN_DATABASE):
             stmt = dataclasses.replace(stmt, name=_in_this_database(name, store))  # type: ignore[arg-type]
         return self._handlers[type(stmt)](stmt, store)
 
     def resume(self) -> None:
-        """Start the pipelines that were Running when the database was last closed."""
+        """Start the pipelines that were Running when the database was last closed, and the
+        monitor of their lag."""
         for record in self.store.pipelines():
             if record.state == RUNNING:
                 self._spawn(record.name)
+        if self._monitor is None:
+            self._monitor = LagMonitor(self.store.fork(), self._lock)
+            self._monitor.start()
 
     def close(self) -> None:
         """Stop every runner after its current batch. States are kept, so pipelines that
         were Running resume when the database is opened again."""
+        if self._monitor is not None:
+            self._monitor.close()
+            self._monitor = None
         with self._lock:
             runners = list(self._runners.values())
             self._runners.clear()
@@ -179,7 +194,7 @@ class Engine:
             previous = self._runners.pop(name, None)
             if previous is not None:
                 previous.stop()  # a failed runner may still be releasing its source
-            runner = PipelineRunner(name, self.store.fork(), self._failed)
+            runner = PipelineRunner(name, self.store.fork(), self._failed, self.metrics)
             self._runners[name] = runner
             runner.start()
         log.info("pipeline %s: Running", name)
@@ -204,14 +219,16 @@ class Engine:
                 try:
                     report = runtime.run_batch(store, FOREGROUND_WAIT_SECONDS, stop_at_end=True)
                 except SluiceError as exc:
+                    self.metrics.failed(name)
                     record_failure(store, name, exc)
                     raise
                 if report is None:
                     break
+                self.metrics.batch(name, report)
+                errors = sum(report.rejected.values())
                 rows.append(
-                    (report.batch_id, report.rows, report.rows_loaded, report.rejected,
-                     report.seconds)
-                )  # fmt: skip
+                    (report.batch_id, report.rows, report.rows_loaded, errors, report.seconds)
+                )
         finally:
             runtime.close()
         columns = ["BATCH_ID", "ROWS_STREAMED", "ROWS_LOADED", "ERRORS", "BATCH_TIME"]
@@ -503,7 +520,10 @@ def _stored_lineage(rows: pa.Table, stored: list[Rejected]) -> pa.Table:
     return rows
 
 
-_PROCEDURES = (ast.CreateProcedure, ast.DropProcedure, ast.ShowCreateProcedure)
+# Named by names that are not ``db.pipeline``.
+_NOT_IN_DATABASE = (
+    ast.CreateProcedure, ast.DropProcedure, ast.ShowCreateProcedure, ast.CreateUser, ast.DropUser,
+)  # fmt: skip
 
 
 def _in_this_database(qualified: str, store: Store) -> str:

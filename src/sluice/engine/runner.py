@@ -9,6 +9,7 @@ import time
 import traceback
 from collections.abc import Callable
 
+from sluice.engine.metrics import PipelineMetrics
 from sluice.engine.runtime import PipelineRuntime
 from sluice.errors import (
     Failure,
@@ -43,10 +44,12 @@ class PipelineRunner:
         name: str,
         store: Store,
         on_error: Callable[[str, BaseException, Store], None],
+        metrics: PipelineMetrics,
     ) -> None:
         self.name = name
         self._store = store
         self._on_error = on_error
+        self._metrics = metrics
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"pipeline-{name}", daemon=True)
         self.batches = 0
@@ -118,9 +121,11 @@ class PipelineRunner:
                         attempts, skip_all = {}, False
                         self.batches += 1
                         self.rows += report.rows
+                        self._metrics.batch(self.name, report)
                 except Exception as exc:
                     if self._stop.is_set():  # stopped under the batch (a killed program)
                         return
+                    self._metrics.failed(self.name)
                     kind = classify(exc)
                     attempts[kind] = attempts.get(kind, 0) + 1
                     retry = self._next_step(exc, attempts[kind], runtime, skip_all)

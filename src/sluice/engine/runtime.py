@@ -124,10 +124,11 @@ def split_settings(
 # The lineage columns a source collects per record only when asked.
 _COLLECTED = {"__timestamp": "timestamp", "__key": "key", "__headers": "headers"}
 
-Ahead = tuple[list[PartitionBatch], "Batch | None"]
-Shown = list[
-    tuple[str, str | None, str]
-]  # TEST PIPELINE … STAGES: (stage, source, row)  # a read-ahead: its partitions, maybe parsed
+# A read-ahead: its partitions, maybe parsed, and the seconds its stages took so far.
+Ahead = tuple[list[PartitionBatch], "Batch | None", dict[str, float]]
+Shown = list[tuple[str, str | None, str]]  # TEST PIPELINE … STAGES: (stage, source, row)
+#: The stages of a batch, as PIPELINES_BATCHES_SUMMARY and the metrics name them.
+STAGES = ("extract", "transform", "parse", "load")
 
 
 @dataclass
@@ -137,7 +138,9 @@ class BatchReport:
     rows_loaded: int
     partitions: int
     seconds: float
-    rejected: int = 0  # records left out, now in PIPELINES_ERRORS
+    rejected: dict[str, int] = dataclasses.field(default_factory=dict)  # left out, by kind
+    nbytes: int = 0  # extracted
+    stages: dict[str, float] = dataclasses.field(default_factory=dict)  # seconds, by stage
 
 
 class PipelineRuntime:
@@ -273,6 +276,7 @@ class PipelineRuntime:
         if rejected and not policy.parser:
             raise self._failure(batch, rejected[0])
         rows = self.rows(batch)
+        load_started = time.perf_counter()
         try:
             outcome = self._load(store, batch, rows, rejected, started)
         except StoreError as exc:
@@ -292,13 +296,19 @@ class PipelineRuntime:
             rejected += [batch.rejection(f.row, f.kind, f.reason) for f in found]
             rows = without(rows, {f.row for f in found})
             outcome = self._load(store, batch, rows, rejected, started)
+        done = time.perf_counter()
+        kinds: dict[str, int] = {}
+        for r in rejected:
+            kinds[r.kind] = kinds.get(r.kind, 0) + 1
         return BatchReport(
             outcome.batch_id,
             rows.num_rows,
             outcome.rows_loaded,
             len(parts),
-            time.perf_counter() - t0,
-            len(rejected),
+            done - t0,
+            kinds,
+            batch.nbytes,
+            {**batch.stages, "load": done - load_started},
         )
 
     def _next_batch(self, cursors: dict[str, int], wait: float, stop_at_end: bool) -> Batch | None:
@@ -315,11 +325,11 @@ class PipelineRuntime:
             got = future.result()
             if projected != cursors:
                 got = None
-        parts, batch = got or self._read(cursors, wait, stop_at_end, parse=False)
+        parts, batch, stages = got or self._read(cursors, wait, stop_at_end, parse=False)
         if not parts:
             return None
         self._read_ahead(cursors, parts, wait, stop_at_end)
-        return batch or self.prepare(parts)
+        return batch or self.prepare(parts, stages)
 
     def _read(
         self,
@@ -331,27 +341,43 @@ class PipelineRuntime:
         needed: threading.Event | None = None,
     ) -> Ahead:
         """Extract, and run the transform program (a read-ahead overlaps both with the load
-        of the batch before); with ``parse``, the stages after it too."""
+        of the batch before); with ``parse``, the stages after it too. A read-ahead's extract
+        time includes what it waited for its batch to be ``needed``: it was taking what arrived."""
+        t0 = time.perf_counter()
         parts = self.extract(cursors, wait, stop_at_end=stop_at_end, needed=needed)
+        t1 = time.perf_counter()
+        stages = {"extract": t1 - t0}
         if parts and self.program is not None:
             parts = self.program.run(parts)
-        return parts, self.prepare(parts) if parts and parse else None
+            stages["transform"] = time.perf_counter() - t1
+        return parts, self.prepare(parts, stages) if parts and parse else None, stages
 
-    def prepare(self, parts: Sequence[PartitionBatch]) -> Batch:
+    def prepare(
+        self, parts: Sequence[PartitionBatch], stages: dict[str, float] | None = None
+    ) -> Batch:
         """The stages between the transform program and the load, the same for running, TEST
         PIPELINE and REPLAY ERRORS: parse, then (WITH TRANSFORM PYTHON) type the columns and
-        call the function. What a stage rejects is in ``Batch.rejected``."""
-        return self._typed(Batch.parse(self.format, parts))
+        call the function. What a stage rejects is in ``Batch.rejected``; what each stage took,
+        with the times in ``stages`` so far, in ``Batch.stages``."""
+        t0 = time.perf_counter()
+        batch = Batch.parse(self.format, parts)
+        batch.stages = {**(stages or {}), "parse": time.perf_counter() - t0}
+        return self._typed(batch)
 
     def _typed(self, batch: Batch) -> Batch:
         """WITH TRANSFORM PYTHON: the parsed rows typed, and through the function."""
         if self.python is None or self.coercion is None:
             return batch
+        t0 = time.perf_counter()
         typed, refused = self.coercion.apply(batch.rows)
         rejected = [batch.rejection(row, "Parse", reason) for row, reason in refused]
         out, refused = self.python(typed)
         rejected += [batch.rejection(row, "Transform", reason) for row, reason in refused]
-        return dataclasses.replace(batch, rows=out, rejected=[*batch.rejected, *rejected])
+        stages = dict(batch.stages)
+        stages["transform"] = stages.get("transform", 0.0) + time.perf_counter() - t0
+        return dataclasses.replace(
+            batch, rows=out, rejected=[*batch.rejected, *rejected], stages=stages
+        )
 
     def rows(self, batch: Batch) -> pa.Table:
         """The rows a batch loads: its rows, with the lineage columns its SET/WHERE read."""
@@ -410,6 +436,7 @@ class PipelineRuntime:
             started=started,
             nbytes=batch.nbytes,
             rejected=[*rejected, *batch.notes()],
+            stages=batch.stages,
         )
 
     def _failure(self, batch: Batch, rejected: Rejected) -> RejectedRecordError:

@@ -12,6 +12,8 @@ import json
 import logging
 import re
 import secrets
+import ssl
+from asyncio import sslproto
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC
 from typing import Any
@@ -30,12 +32,15 @@ from mysql_mimic.charset import CharacterSet
 from mysql_mimic.connection import Connection as MimicConnection
 from mysql_mimic.errors import ErrorCode, MysqlError
 from mysql_mimic.packets import make_column_count, make_column_definition_41
+from mysql_mimic.stream import MysqlStream
 from sqlglot import exp
 from sqlglot.errors import ParseError as SqlglotParseError
 
 from sluice.connection import Connection
-from sluice.errors import ParseError, SluiceError
+from sluice.errors import AccessDeniedError, ParseError, SluiceError
 from sluice.result import Result
+from sluice.server import access
+from sluice.server.access import UserDirectory
 from sluice.sql import is_pipeline_statement
 from sluice.stores.base import mentions_views
 
@@ -124,9 +129,10 @@ def _plain(sql: str) -> bool:
 class SluiceSession(Session):  # type: ignore[misc]  # mysql-mimic ships no type hints
     """One client connection: a session on the shared database."""
 
-    def __init__(self, database: Connection) -> None:
+    def __init__(self, database: Connection, users: UserDirectory) -> None:
         super().__init__()
         self._database = database
+        self._users = users
         self._conn: Connection | None = None
         # mysql-mimic would answer FROM-less SELECTs itself (not in DuckDB) and swallow
         # BEGIN/COMMIT/ROLLBACK: both must reach the store.
@@ -172,6 +178,9 @@ class SluiceSession(Session):  # type: ignore[misc]  # mysql-mimic ships no type
         return await self._run(sql)
 
     async def schema(self) -> dict[str, Any]:
+        """The tables mysql-mimic answers DESCRIBE, SHOW COLUMNS and its information_schema
+        from: for users who may read them."""
+        await asyncio.to_thread(self._allow, "SELECT * FROM information_schema.tables")
         result = await self._run_blocking(
             "SELECT table_schema, table_name, column_name, data_type "
             "FROM information_schema.columns "
@@ -192,7 +201,11 @@ class SluiceSession(Session):  # type: ignore[misc]  # mysql-mimic ships no type
             raise MysqlError(str(exc)) from exc
 
     async def _run(self, sql: str) -> ResultSet | tuple[Sequence[Any], Sequence[str]]:
+        """Run a client's statement, if its user may (``sluice.server.access``)."""
+        await asyncio.to_thread(self._allow, sql)
         result = await self._run_blocking(sql)
+        if access.changes_users(sql):
+            self._users.forget()
         for warning in result.warnings:
             log.warning("%s", warning)
         if not result.columns:
@@ -207,6 +220,17 @@ class SluiceSession(Session):  # type: ignore[misc]  # mysql-mimic ships no type
         ]
         convert = [_converter(k, t) for k, t in zip(kinds, types, strict=True)]
         return ResultSet(_stream(result, convert), columns)
+
+    def _allow(self, sql: str) -> None:
+        who = self._users.grantee(self.username or "")
+        if who is None:
+            raise MysqlError(
+                f"user {self.username} no longer exists", ErrorCode.ACCESS_DENIED_ERROR
+            )
+        try:
+            access.check(sql, who, self._database.store)
+        except AccessDeniedError as exc:
+            raise MysqlError(str(exc), ErrorCode.ACCESS_DENIED_ERROR) from exc
 
 
 async def _stream(
@@ -265,22 +289,64 @@ _buffered_write_text_resultset = MimicConnection.write_text_resultset
 MimicConnection.write_text_resultset = _write_text_resultset
 
 
-class PasswordIdentityProvider(IdentityProvider):  # type: ignore[misc]
-    """One user with a password (mysql_native_password)."""
+async def _start_tls(self: MysqlStream, context: ssl.SSLContext) -> None:
+    """mysql-mimic's own, except that what the client sent right after asking for TLS (its
+    TLS hello, often read with the request) goes to the TLS layer. (mysql-mimic 3.0.5 leaves
+    those bytes in the plain stream's buffer, and the handshake then waits forever: measured,
+    two logins in five hung.) This is asyncio's ``loop.start_tls`` with that one step added."""
+    transport = self.writer.transport
+    loop = asyncio.get_running_loop()
+    buffered: bytearray = self.reader._buffer  # what the plain stream read past the request
+    pending = bytes(buffered)
+    buffered.clear()
+    waiter = loop.create_future()
+    tls = sslproto.SSLProtocol(
+        loop, transport.get_protocol(), context, waiter, server_side=True,
+        call_connection_made=False,
+    )  # fmt: skip
+    transport.pause_reading()
+    transport.set_protocol(tls)
+    tls.connection_made(transport)
+    while pending:
+        room = tls.get_buffer(len(pending))
+        n = min(len(room), len(pending))
+        room[:n] = pending[:n]
+        tls.buffer_updated(n)
+        pending = pending[n:]
+    transport.resume_reading()
+    try:
+        await waiter
+    except BaseException:
+        transport.close()
+        raise
+    self.writer._transport = tls._app_transport
+    self.reader._transport = tls._app_transport
 
-    def __init__(self, user: str, password: str) -> None:
-        self._user = User(
-            name=user,
-            auth_string=NativePasswordAuthPlugin.create_auth_string(password) if password else None,
-            auth_plugin=NativePasswordAuthPlugin.name,
-        )
+
+MysqlStream.start_tls = _start_tls
+# asyncio's stream protocol says so once per TLS connection closed; nothing is wrong.
+logging.getLogger("asyncio").addFilter(
+    lambda record: "eof_received() has no effect when using ssl" not in record.getMessage()
+)
+
+
+class DirectoryIdentityProvider(IdentityProvider):  # type: ignore[misc]
+    """The administrator and the database's users (mysql_native_password)."""
+
+    def __init__(self, users: UserDirectory) -> None:
+        self._users = users
 
     def get_plugins(self) -> Sequence[NativePasswordAuthPlugin]:
         return [NativePasswordAuthPlugin()]
 
     async def get_user(self, username: str) -> User | None:
-        if username == self._user.name:
-            return self._user
+        user = await asyncio.to_thread(self._users.lookup, username)
+        if user is not None:
+            return User(
+                name=username,
+                auth_string=user.auth_string or None,
+                auth_plugin=NativePasswordAuthPlugin.name,
+            )
         # An unknown name gets the same "Access denied" as a wrong password: no way to learn
         # which user names exist.
         return User(
@@ -290,10 +356,13 @@ class PasswordIdentityProvider(IdentityProvider):  # type: ignore[misc]
         )
 
 
-def make_server(database: Connection, *, user: str = "root", password: str = "") -> MysqlServer:
+def make_server(
+    database: Connection, users: UserDirectory, *, tls: ssl.SSLContext | None = None
+) -> MysqlServer:
     return MysqlServer(
-        session_factory=lambda: SluiceSession(database),
-        identity_provider=PasswordIdentityProvider(user, password),
+        session_factory=lambda: SluiceSession(database, users),
+        identity_provider=DirectoryIdentityProvider(users),
+        ssl=tls,
     )
 
 

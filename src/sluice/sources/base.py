@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sluice.vocab import PartitionBatch
+from sluice.vocab import PartitionBatch, SourcePosition
 
 
 class Source(ABC):
@@ -85,6 +85,14 @@ class Source(ABC):
     @abstractmethod
     def latest(self) -> dict[str, int]:
         """The end of every partition (SET OFFSETS LATEST)."""
+
+    def positions(
+        self, cursors: Mapping[str, int], timeout: float = 5.0
+    ) -> dict[str, SourcePosition]:
+        """Where each partition stands against ``cursors`` (the next offsets to load), for the
+        lag the monitoring views and metrics show, read within about ``timeout`` seconds and
+        without moving what ``extract`` reads. A source that cannot say returns ``{}``."""
+        return {}
 
     def close(self) -> None:  # noqa: B027 - most sources hold nothing to release
         """Release connections."""

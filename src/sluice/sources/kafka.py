@@ -21,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 from confluent_kafka import (
     OFFSET_BEGINNING,
+    TIMESTAMP_NOT_AVAILABLE,
     Consumer,
     KafkaError,
     KafkaException,
@@ -33,7 +34,14 @@ from sluice.errors import SourceError, SourceUnavailableError
 from sluice.native import kafkadrain
 from sluice.options import OptionSpec
 from sluice.sources.base import Source
-from sluice.vocab import ArrowRecords, NumpyInts, PartitionBatch, int64_array, numpy_ints
+from sluice.vocab import (
+    ArrowRecords,
+    NumpyInts,
+    PartitionBatch,
+    SourcePosition,
+    int64_array,
+    numpy_ints,
+)
 
 log = logging.getLogger("sluice.kafka")
 # librdkafka's own log, through Sluice's logging, each distinct line at most every 30 s.
@@ -73,6 +81,19 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     # An idle partition's fetch returns after this long: it bounds how soon the end of a
     # partition is known. New data is returned at once whatever this is.
     "fetch.wait.max.ms": 100,
+}
+
+# The consumer that reads a message here and there for the lag (``KafkaSource.positions``):
+# small fetches, and no wait after reaching the end of a partition (librdkafka's default
+# backoff after an end-of-partition event is 500 ms, measured as 1 s per probe).
+PROBE_SETTINGS: dict[str, Any] = {
+    "queued.min.messages": 1,
+    "queued.max.messages.kbytes": 1024,
+    "fetch.max.bytes": 1024 * 1024,
+    "max.partition.fetch.bytes": 64 * 1024,
+    "fetch.wait.max.ms": 10,
+    "fetch.error.backoff.ms": 5,
+    "fetch.queue.backoff.ms": 5,
 }
 
 # Unbound methods, so that map() calls them from C over a whole chunk of messages.
@@ -137,6 +158,7 @@ class KafkaSource(Source):
             "logger": librdkafka_log,
         }
         self._consumer: Consumer | None = None
+        self._probe: Consumer | None = None  # reads the messages ``positions`` needs
         self._position: dict[int, int | None] = {}  # next offset the consumer delivers
         # per partition, what was read past its full bucket: the first of the next batch
         self._held: dict[int, list[Any]] = {}
@@ -530,7 +552,98 @@ class KafkaSource(Source):
             )
         return {str(p): o for p, o in ends.items()}
 
+    # -- lag ----------------------------------------------------------------------------------
+
+    def positions(
+        self, cursors: Mapping[str, int], timeout: float = 5.0
+    ) -> dict[str, SourcePosition]:
+        """Each partition's first offset and end, and the lag in seconds: the timestamp of its
+        newest message less that of the message at its cursor (at its first offset when it has
+        no cursor). Reads at most two messages a partition, with a consumer of its own.
+
+        The end is the high watermark the broker sent with the message read at the cursor
+        (the development broker's ListOffsets is wrong; its fetch responses are right)."""
+        deadline = time.monotonic() + timeout
+        parts = self._list_partitions(timeout)
+        client = self._client()
+        lows = {}
+        try:
+            for p in parts:
+                tp = TopicPartition(self.topic, p)
+                low, _ = client.get_watermark_offsets(tp, timeout=_left(deadline))
+                lows[p] = max(int(low), 0)
+        except KafkaException as exc:
+            raise SourceUnavailableError(
+                f"cannot reach Kafka at {self.servers}: {exc.args[0]}", pipeline=self.pipeline
+            ) from exc
+        starts = {p: max(cursors.get(str(p), lows[p]), lows[p]) for p in parts}
+        probe = self._probe_client()
+        at_cursor, ends = self._first_messages(probe, starts, deadline)
+        for p in at_cursor:
+            _, high = probe.get_watermark_offsets(TopicPartition(self.topic, p), cached=True)
+            ends[p] = max(int(high), at_cursor[p][0] + 1)
+        newest, _ = self._first_messages(
+            probe, {p: ends[p] - 1 for p in at_cursor if ends[p] - 1 > at_cursor[p][0]}, deadline
+        )
+        out = {}
+        for p in parts:
+            lag: float | None = None  # not read in time, or no timestamps
+            if p in at_cursor:
+                offset, first = at_cursor[p]
+                only = ends[p] - 1 <= offset  # the message at the cursor is the newest
+                last = newest[p][1] if p in newest else first if only else None
+                if first is not None and last is not None:
+                    lag = max(last - first, 0) / 1000
+            elif p in ends:  # nothing after the cursor
+                lag = 0.0
+            out[str(p)] = SourcePosition(lows[p], ends.get(p), lag)
+        return out
+
+    def _probe_client(self) -> Consumer:
+        if self._probe is None:
+            settings = {**self.conf, **PROBE_SETTINGS, "group.id": f"{self.conf['group.id']}-lag"}
+            try:
+                self._probe = Consumer(settings)
+            except KafkaException as exc:
+                raise SourceError(f"bad Kafka CONFIG: {exc}", pipeline=self.pipeline) from exc
+        return self._probe
+
+    def _first_messages(
+        self, probe: Consumer, starts: Mapping[int, int], deadline: float
+    ) -> tuple[dict[int, tuple[int, int | None]], dict[int, int]]:
+        """Partition → (offset, timestamp in ms or None) of the first message at or after its
+        start; and partition → end, for those that had none. Whatever is not read by
+        ``deadline`` is left out."""
+        found: dict[int, tuple[int, int | None]] = {}
+        ends: dict[int, int] = {}
+        if not starts:
+            return found, ends
+        probe.assign([TopicPartition(self.topic, p, o) for p, o in starts.items()])
+        try:
+            while len(found) + len(ends) < len(starts) and time.monotonic() < deadline:
+                for m in probe.consume(CONSUME_CHUNK, timeout=0.05):
+                    p, err = cast(int, m.partition()), m.error()
+                    if err is not None:
+                        if err.code() == KafkaError._PARTITION_EOF and p not in found:
+                            ends[p] = cast(int, m.offset())
+                        elif err.code() in _UNAVAILABLE:
+                            raise SourceUnavailableError(
+                                f"cannot reach Kafka at {self.servers}: {err.str()}",
+                                pipeline=self.pipeline,
+                            )
+                        continue
+                    if p not in found:
+                        kind, ms = m.timestamp()
+                        stamp = None if kind == TIMESTAMP_NOT_AVAILABLE else ms
+                        found[p] = (cast(int, m.offset()), stamp)
+        finally:
+            probe.unassign()
+        return found, ends
+
     def close(self) -> None:
+        if self._probe is not None:
+            self._probe.close()
+            self._probe = None
         if self._drain is not None:
             self._drain.close()
             self._drain = None
@@ -542,6 +655,11 @@ class KafkaSource(Source):
         self._held = {}
         self._eof.clear()
         self._listed_at = 0.0
+
+
+def _left(deadline: float) -> float:
+    """Seconds until ``deadline``, at least a little (librdkafka takes 0 as "no wait")."""
+    return max(deadline - time.monotonic(), 0.01)
 
 
 def _native_available() -> bool:

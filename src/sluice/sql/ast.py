@@ -245,6 +245,41 @@ class ProfilePipeline:
 
 
 @dataclass(frozen=True)
+class CreateUser:
+    """``CREATE USER [IF NOT EXISTS] name IDENTIFIED BY 'password'``; ``ALTER USER`` (``alter``)
+    changes the password of one that exists."""
+
+    name: str
+    password: str
+    if_not_exists: bool = False
+    alter: bool = False
+
+
+@dataclass(frozen=True)
+class DropUser:
+    name: str
+    if_exists: bool = False
+
+
+@dataclass(frozen=True)
+class Grant:
+    """``GRANT {SELECT | ALL [PRIVILEGES]} ON *.* TO user`` (``revoke``: ``REVOKE … FROM``).
+    Privileges apply to the whole database."""
+
+    privilege: str  # SELECT | ALL
+    user: str
+    revoke: bool = False
+
+
+@dataclass(frozen=True)
+class ShowUsers:
+    """``SHOW USERS``, or ``SHOW GRANTS [FOR user]`` (``grants``)."""
+
+    grants: bool = False
+    user: str | None = None
+
+
+@dataclass(frozen=True)
 class Passthrough:
     """Any statement that is not a pipeline statement: it goes to the store unchanged."""
 
@@ -270,5 +305,9 @@ Statement = (
     | ShowLinks
     | ExtractPipeline
     | ProfilePipeline
+    | CreateUser
+    | DropUser
+    | Grant
+    | ShowUsers
     | Passthrough
 )

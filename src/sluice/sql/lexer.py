@@ -66,6 +66,9 @@ def iter_tokens(sql: str, backslash_escapes: bool) -> Iterator[Token]:
             kind = Kind.STRING if c == "'" else Kind.QUOTED
             yield Token(kind, value, i, end)
             i = end
+        elif c == "@" and sql.startswith(("@'", '@"', "@`"), i):  # MySQL's 'user'@'host'
+            yield Token(Kind.PUNCT, "@", i, i + 1)
+            i += 1
         elif c == "@":
             m = _VARIABLE.match(sql, i)
             if not m:
@@ -116,7 +119,8 @@ _PIPELINE_STATEMENT = re.compile(
     r"|SHOW\s+(?:PIPELINES|CREATE\s+PIPELINE|LINKS)"
     r"|CREATE\s+(?:OR\s+REPLACE\s+)?LINK|DROP\s+LINK"
     r"|REPLAY\s+ERRORS|CLEAR\s+PIPELINE\s+ERRORS"
-    r"|DROP\s+PROCEDURE|SHOW\s+CREATE\s+PROCEDURE)\b"
+    r"|DROP\s+PROCEDURE|SHOW\s+CREATE\s+PROCEDURE"
+    r"|(?:CREATE|ALTER|DROP)\s+USER|GRANT|REVOKE|SHOW\s+(?:USERS|GRANTS))\b"
     # a procedure of a pipeline (SingleStore's): its parameter is a QUERY(...)
     r"|CREATE\s+(?:OR\s+REPLACE\s+)?PROCEDURE\s+[^(]*\(\s*[A-Za-z_]\w*\s+QUERY\s*\()",
     re.IGNORECASE | re.DOTALL,

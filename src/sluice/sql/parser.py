@@ -121,7 +121,12 @@ class _Parser:
             raise self.error("unexpected text after the statement")
         return stmt
 
-    def create(self) -> ast.CreatePipeline | ast.CreateProcedure | ast.CreateLink:
+    def create(
+        self,
+    ) -> ast.CreatePipeline | ast.CreateProcedure | ast.CreateLink | ast.CreateUser:
+        if self.accept("USER"):
+            if_not_exists = self.accept("IF", "NOT", "EXISTS")
+            return self.user_password(if_not_exists=if_not_exists)
         or_replace = self.accept("OR", "REPLACE")
         if self.accept("PROCEDURE"):
             return self.procedure(or_replace)
@@ -524,7 +529,10 @@ class _Parser:
         head = self.lifecycle_name(if_word="RUNNING")
         return ast.StopPipeline(head["name"], head.get("flag", False))
 
-    def drop(self) -> ast.DropPipeline | ast.DropProcedure | ast.DropLink:
+    def drop(self) -> ast.DropPipeline | ast.DropProcedure | ast.DropLink | ast.DropUser:
+        if self.accept("USER"):
+            if_exists = self.accept("IF", "EXISTS")
+            return ast.DropUser(self.user_name(), if_exists)
         if self.accept("LINK"):
             if_exists = self.accept("IF", "EXISTS")
             return ast.DropLink(self.qualified_ident("a link name"), if_exists)
@@ -537,7 +545,17 @@ class _Parser:
 
     def show(
         self,
-    ) -> ast.ShowPipelines | ast.ShowCreatePipeline | ast.ShowCreateProcedure | ast.ShowLinks:
+    ) -> (
+        ast.ShowPipelines
+        | ast.ShowCreatePipeline
+        | ast.ShowCreateProcedure
+        | ast.ShowLinks
+        | ast.ShowUsers
+    ):
+        if self.accept("USERS"):
+            return ast.ShowUsers()
+        if self.accept("GRANTS"):
+            return ast.ShowUsers(True, self.user_name() if self.accept("FOR") else None)
         if self.accept("LINKS"):
             return ast.ShowLinks(self.ident("a database name") if self.accept("ON") else None)
         if self.accept("PIPELINES"):
@@ -571,7 +589,9 @@ class _Parser:
         self.expect("PIPELINE")
         return ast.ProfilePipeline(self.qualified_ident("a pipeline name"))
 
-    def alter(self) -> ast.AlterPipeline:
+    def alter(self) -> ast.AlterPipeline | ast.CreateUser:
+        if self.accept("USER"):
+            return self.user_password(alter=True)
         self.expect("PIPELINE")
         opts: dict[str, Any] = {"name": self.qualified_ident("a pipeline name")}
         start, in_set = self.i, False
@@ -687,8 +707,58 @@ class _Parser:
             return ast.ClearErrors(self.qualified_ident("a pipeline name"))
         return ast.ClearErrors()
 
+    # -- users --------------------------------------------------------------------------------
+
+    def user_name(self) -> str:
+        """``name``, ``'name'`` or MySQL's ``'name'@'host'``: a user is the same from any host
+        (the host part must be ``%``, MySQL's any host, if given)."""
+        name = (
+            self.string("a user name")
+            if self.tok.kind is Kind.STRING
+            else self.ident("a user name")
+        )
+        if self.accept_punct("@"):
+            host = self.tok
+            if self.string("a host as a quoted string") != "%":
+                raise self.error(
+                    "a user is the same from every host here: give '%' or no host", host
+                )
+        return name
+
+    def user_password(self, *, if_not_exists: bool = False, alter: bool = False) -> ast.CreateUser:
+        name = self.user_name()
+        self.expect("IDENTIFIED", "BY")
+        password = self.string("the password as a quoted string")
+        return ast.CreateUser(name, password, if_not_exists, alter)
+
+    def grant(self, *, revoke: bool = False) -> ast.Grant:
+        tok = self.tok
+        if self.accept("ALL"):
+            self.accept("PRIVILEGES")
+            privilege = "ALL"
+        elif self.accept("SELECT"):
+            privilege = "SELECT"
+        else:
+            raise self.error("expected SELECT (read-only) or ALL [PRIVILEGES] (full access)", tok)
+        self.expect("ON")
+        on = self.tok
+        whole = "privileges apply to the whole database: ON *.* (or ON db.*)"
+        if self.tok.kind is Kind.WORD or self.tok.kind is Kind.QUOTED:
+            self.ident()
+            if not self.accept_punct("."):
+                raise self.error(whole, on)
+        if not self.accept_punct("*") or (self.accept_punct(".") and not self.accept_punct("*")):
+            raise self.error(whole, on)
+        self.expect("FROM" if revoke else "TO")
+        return ast.Grant(privilege, self.user_name(), revoke)
+
+    def revoke(self) -> ast.Grant:
+        return self.grant(revoke=True)
+
 
 STATEMENT_PARSERS: dict[str, Callable[[_Parser], ast.Statement]] = {
+    "GRANT": _Parser.grant,
+    "REVOKE": _Parser.revoke,
     "CREATE": _Parser.create,
     "START": _Parser.start,
     "STOP": _Parser.stop,

@@ -356,3 +356,30 @@ def _(stmt: ast.ClearErrors, *, hide_secrets: bool = False) -> str:
 @render.register
 def _(stmt: ast.Passthrough, *, hide_secrets: bool = False) -> str:
     return stmt.sql
+
+
+@render.register
+def _(stmt: ast.CreateUser, *, hide_secrets: bool = False) -> str:
+    head = "ALTER USER" if stmt.alter else "CREATE USER"
+    if stmt.if_not_exists:
+        head += " IF NOT EXISTS"
+    password = "'<hidden>'" if hide_secrets else string(stmt.password)
+    return f"{head} {ident(stmt.name)} IDENTIFIED BY {password}"
+
+
+@render.register
+def _(stmt: ast.DropUser, *, hide_secrets: bool = False) -> str:
+    return "DROP USER " + ("IF EXISTS " if stmt.if_exists else "") + ident(stmt.name)
+
+
+@render.register
+def _(stmt: ast.Grant, *, hide_secrets: bool = False) -> str:
+    verb, to = ("REVOKE", "FROM") if stmt.revoke else ("GRANT", "TO")
+    return f"{verb} {stmt.privilege} ON *.* {to} {ident(stmt.user)}"
+
+
+@render.register
+def _(stmt: ast.ShowUsers, *, hide_secrets: bool = False) -> str:
+    if not stmt.grants:
+        return "SHOW USERS"
+    return "SHOW GRANTS" + (f" FOR {ident(stmt.user)}" if stmt.user is not None else "")

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from sluice.plan import LoadPlan
 from sluice.result import Result
-from sluice.vocab import PartitionProgress, Rejected, TableInfo
+from sluice.vocab import PartitionProgress, Rejected, SourcePosition, TableInfo
 
 
 def process_label() -> str:
@@ -46,6 +46,13 @@ class LinkRecord:
     config: str | None  # JSON text, shown by SHOW LINKS
     credentials: str | None  # JSON text, never shown
     description: str | None = None
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    name: str
+    auth_string: str  # the password as mysql_native_password keeps it: SHA1(SHA1(password))
+    privilege: str  # USAGE (log in only) | SELECT (read) | ALL (read, write, run pipelines)
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,15 @@ class Store(ABC):
     def drop_link(self, name: str) -> None: ...
 
     @abstractmethod
+    def users(self) -> list[UserRecord]: ...
+
+    @abstractmethod
+    def save_user(self, user: UserRecord, *, replace: bool) -> None: ...
+
+    @abstractmethod
+    def drop_user(self, name: str) -> None: ...
+
+    @abstractmethod
     def cursors(self, name: str) -> dict[str, int]: ...
 
     @abstractmethod
@@ -164,6 +180,13 @@ class Store(ABC):
     @abstractmethod
     def set_cursors(self, name: str, source_type: str, offsets: Mapping[str, int]) -> None:
         """Set these partitions' cursors (SET OFFSETS); other partitions keep theirs."""
+
+    @abstractmethod
+    def save_positions(
+        self, name: str, source_type: str, positions: Mapping[str, SourcePosition]
+    ) -> None:
+        """Replace the pipeline's source positions (its partitions' ends and lag), which
+        PIPELINES_OFFSETS shows beside the cursors."""
 
     @abstractmethod
     def table_info(self, table: str) -> TableInfo:
@@ -197,11 +220,13 @@ class Store(ABC):
         started: datetime,
         nbytes: int,
         rejected: Sequence[Rejected] = (),
+        stages: Mapping[str, float] | None = None,
     ) -> BatchOutcome:
         """In ONE transaction: insert ``rows`` by ``plan``, move every cursor from its
         ``start`` to its ``end`` with a compare-and-set, and record the batch with its
-        ``rejected`` records. Raises ``CursorConflictError`` (nothing written) if a cursor is
-        not at its ``start``."""
+        ``rejected`` records and the seconds of its ``stages`` before the load (the load's
+        own, up to the batch record, the store adds). Raises ``CursorConflictError`` (nothing
+        written) if a cursor is not at its ``start``."""
 
     @abstractmethod
     def trial_load(self, plan: LoadPlan, rows: pa.Table) -> str | None:

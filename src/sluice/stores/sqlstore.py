@@ -7,6 +7,7 @@ are readable as ``BATCH_RELATION``, and the reading of its driver's errors.
 
 from __future__ import annotations
 
+import time
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -20,9 +21,16 @@ from sluice.errors import CursorConflictError, StoreError
 from sluice.plan import LoadPlan
 from sluice.result import Result
 from sluice.sql.expr import quote
-from sluice.stores.base import BatchOutcome, LinkRecord, PipelineRecord, Store, route_views
+from sluice.stores.base import (
+    BatchOutcome,
+    LinkRecord,
+    PipelineRecord,
+    Store,
+    UserRecord,
+    route_views,
+)
 from sluice.stores.catalog import BATCHES_KEPT, TRIM_EVERY
-from sluice.vocab import BATCH_ID, PartitionProgress, Rejected
+from sluice.vocab import BATCH_ID, PartitionProgress, Rejected, SourcePosition
 
 Rows = list[tuple[Any, ...]]
 
@@ -169,7 +177,15 @@ class SQLStore(Store):
 
     def drop_pipeline(self, name: str) -> None:
         with self._transaction(pipeline=name):
-            for table in ("definitions", "cursors", "batches", "batch_partitions", "errors"):
+            tables = (
+                "definitions",
+                "cursors",
+                "positions",
+                "batches",
+                "batch_partitions",
+                "errors",
+            )
+            for table in tables:
                 column = "name" if table == "definitions" else "pipeline"
                 self._run(f"DELETE FROM sluice.{table} WHERE {column} = ?", [name])
 
@@ -212,6 +228,22 @@ class SQLStore(Store):
     def drop_link(self, name: str) -> None:
         self._run("DELETE FROM sluice.connection_links WHERE lower(name) = lower(?)", [name])
 
+    def users(self) -> list[UserRecord]:
+        rows = self._run("SELECT name, auth_string, privilege FROM sluice.users ORDER BY name")
+        return [UserRecord(*row) for row in rows]
+
+    def save_user(self, user: UserRecord, *, replace: bool) -> None:
+        with self._transaction():
+            if replace:
+                self._run("DELETE FROM sluice.users WHERE name = ?", [user.name])
+            self._run(
+                "INSERT INTO sluice.users VALUES (?, ?, ?, now())",
+                [user.name, user.auth_string, user.privilege],
+            )
+
+    def drop_user(self, name: str) -> None:
+        self._run("DELETE FROM sluice.users WHERE name = ?", [name])
+
     def drop_cursors(self, name: str, partitions: Sequence[str]) -> None:
         with self._transaction(pipeline=name):
             for partition in partitions:
@@ -236,6 +268,20 @@ class SQLStore(Store):
                     [name, source_type, partition, offset],
                 )
 
+    def save_positions(
+        self, name: str, source_type: str, positions: Mapping[str, SourcePosition]
+    ) -> None:
+        with self._transaction(pipeline=name):
+            self._run("DELETE FROM sluice.positions WHERE pipeline = ?", [name])
+            if positions:
+                self._run_many(
+                    "INSERT INTO sluice.positions VALUES (?, ?, ?, ?, ?, ?, now())",
+                    [
+                        [name, source_type, k, p.earliest, p.latest, p.lag_seconds]
+                        for k, p in positions.items()
+                    ],
+                )
+
     def table_sql(self, table: str) -> str:
         return ".".join(quote(part) for part in table.split("."))
 
@@ -252,7 +298,9 @@ class SQLStore(Store):
         started: datetime,
         nbytes: int,
         rejected: Sequence[Rejected] = (),
+        stages: Mapping[str, float] | None = None,
     ) -> BatchOutcome:
+        load_started = time.perf_counter()
         batch_id = int(self._run("SELECT nextval('sluice.batch_ids')")[0][0])
         if BATCH_ID in rows.column_names:  # the pipeline reads pipeline_batch_id()
             ids = pa.array(np.full(rows.num_rows, batch_id, dtype=np.int64))
@@ -266,8 +314,9 @@ class SQLStore(Store):
                 loaded = self._copy_batch(plan, rows)
             else:
                 loaded = plan.run(self._run) if rows.num_rows else 0
+            times = {**(stages or {}), "load": time.perf_counter() - load_started}
             self._record_batch(
-                pipeline, batch_id, progress, rows.num_rows, loaded, started, nbytes, "Succeeded"
+                pipeline, batch_id, progress, rows.num_rows, loaded, started, nbytes, times
             )
             self._record_rejected(pipeline, batch_id, rejected)
         return BatchOutcome(batch_id, loaded)
@@ -316,16 +365,20 @@ class SQLStore(Store):
         loaded: int,
         started: datetime,
         nbytes: int,
-        state: str,
+        stages: Mapping[str, float],
     ) -> None:
         seconds = (datetime.now() - started).total_seconds()
         self._run(
-            "INSERT INTO sluice.batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [pipeline, batch_id, state, started, seconds, rows, loaded, nbytes, len(progress)],
-        )
+            "INSERT INTO sluice.batches (pipeline, batch_id, state, start_time, batch_time, "
+            "rows_streamed, rows_loaded, bytes_streamed, num_partitions, extract_time, "
+            "transform_time, parse_time, load_time) "
+            "VALUES (?, ?, 'Succeeded', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [pipeline, batch_id, started, seconds, rows, loaded, nbytes, len(progress),
+             *(stages.get(s) for s in ("extract", "transform", "parse", "load"))],
+        )  # fmt: skip
         self._run_many(
-            "INSERT INTO sluice.batch_partitions VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [[pipeline, batch_id, p.partition, p.start, p.end, p.rows, state] for p in progress],
+            "INSERT INTO sluice.batch_partitions VALUES (?, ?, ?, ?, ?, ?, 'Succeeded')",
+            [[pipeline, batch_id, p.partition, p.start, p.end, p.rows] for p in progress],
         )
         self._trim_batches(pipeline)
 
