@@ -23,8 +23,9 @@ bench: $(STAMP)
 test: $(STAMP) tools
 	PATH="$(CURDIR)/$(NODE_BIN):$$PATH" $(BIN)/pytest -W error $(PYTEST_ARGS)
 
-# A real MySQL client for the wire-protocol tests, Java for writing PMML models and RabbitMQ
-# from Debian's packages; Azurite from the npm registry. RabbitMQ's node is started by the tests
+# A real MySQL client for the wire-protocol tests, Java for writing PMML models, RabbitMQ and
+# Chromium (the dashboard's browser tests; Playwright drives it, as its own browser download
+# cannot work offline) from Debian's packages; Azurite from the npm registry. RabbitMQ's node is started by the tests
 # on 127.0.0.1, never as a service: a policy-rc.d stops its package from starting one.
 tools:
 	@command -v mariadb >/dev/null || { \
@@ -48,6 +49,12 @@ tools:
 	    apt-get install -y -qq --no-install-recommends rabbitmq-server >/dev/null)) || \
 	  echo "could not install rabbitmq-server: the RABBITMQ source's tests will fail"; \
 	  [ -z "$$guard" ] || rm -f /usr/sbin/policy-rc.d; }
+	@command -v chromium >/dev/null || { \
+	  echo "installing Chromium (Debian package chromium): the dashboard's browser tests use it"; \
+	  (apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null && \
+	    apt-get install -y -qq --no-install-recommends chromium >/dev/null)) || \
+	  echo "could not install chromium: the dashboard's browser test will be skipped"; }
 	@test -x $(NODE_BIN)/azurite-blob || { \
 	  echo "installing Azurite (tools/azurite) with npm ci: the AZURE source's tests use it"; \
 	  (cd tools/azurite && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || \

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from sluice.errors import ParseError
@@ -65,6 +67,16 @@ ROUND_TRIPS = [
     "CLEAR PIPELINE ERRORS",
     "CLEAR PIPELINE ERRORS p",
     "TEST PIPELINE p LIMIT 3 STAGES",
+    # users and grants (MySQL's 'name'@'%' is the same user)
+    "CREATE USER bob IDENTIFIED BY 'pw'",
+    "CREATE USER IF NOT EXISTS 'al'@'%' IDENTIFIED BY 'it''s'",
+    "ALTER USER bob IDENTIFIED BY 'new'",
+    "DROP USER IF EXISTS bob",
+    "GRANT SELECT ON *.* TO bob",
+    "GRANT ALL PRIVILEGES ON db.* TO bob",
+    "REVOKE ALL ON * FROM bob",
+    "SHOW USERS",
+    "SHOW GRANTS FOR bob",
     # MySQL's double-quoted strings, SingleStore's clauses with no effect here
     'CREATE PIPELINE p AS LOAD DATA KAFKA "h:9092/t" CONFIG "{}" DISABLE OFFSETS METADATA GC '
     "INTO TABLE t",
@@ -229,3 +241,22 @@ def test_a_mapping_may_come_before_format_as_singlestore_writes_it() -> None:
     assert before == after
     with pytest.raises(ParseError, match=r"mapping \(col <- path\) is for FORMAT JSON"):
         parse("CREATE PIPELINE p AS LOAD DATA FS '/x' INTO TABLE t (a <- a) FORMAT CSV")
+
+
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        ("GRANT INSERT ON *.* TO bob", "expected SELECT (read-only) or ALL"),
+        ("GRANT SELECT ON t TO bob", "privileges apply to the whole database"),
+        ("CREATE USER 'a'@'localhost' IDENTIFIED BY 'x'", "give '%' or no host"),
+        ("CREATE USER bob", "expected IDENTIFIED"),
+    ],
+)
+def test_users_and_grants_refuse_what_they_do_not_mean(sql: str, message: str) -> None:
+    with pytest.raises(ParseError, match=re.escape(message)):
+        parse(sql)
+
+
+def test_a_password_is_hidden_when_shown() -> None:
+    shown = render(parse("CREATE USER bob IDENTIFIED BY 'secret'"), hide_secrets=True)
+    assert shown == "CREATE USER bob IDENTIFIED BY '<hidden>'"

@@ -202,19 +202,19 @@ function line(svg, series, axis, history) {
 function stages(svg, batches, axis) {
   svg.replaceChildren();
   const width = 600, height = 160, names = ["extract", "transform", "parse", "load"];
-  const totals = batches.map((b) => b.slice(5, 9).reduce((a, v) => a + (v || 0), 0));
+  const totals = batches.map((b) => b.slice(4, 8).reduce((a, v) => a + (v || 0), 0));
   const top = Math.max(1e-6, ...totals);
   const slot = width / Math.max(1, batches.length);
   batches.forEach((b, k) => {
     let y = height;
     names.forEach((name, i) => {
-      const h = ((b[5 + i] || 0) / top) * (height - 4);
+      const h = ((b[4 + i] || 0) / top) * (height - 4);
       const rect = document.createElementNS(SVG, "rect");
       Object.entries({x: k * slot + 1, y: y - h, width: Math.max(1, slot - 2), height: h})
         .forEach(([key, value]) => rect.setAttribute(key, value));
       rect.setAttribute("class", name);
       const title = document.createElementNS(SVG, "title");
-      title.textContent = `batch ${b[0]}: ${name} ${number(b[5 + i], 4)} s`;
+      title.textContent = `batch ${b[0]}: ${name} ${number(b[4 + i], 4)} s`;
       rect.append(title);
       svg.append(rect);
       y -= h;
