@@ -352,22 +352,59 @@ print(json.dumps({"latencies": latencies, "errors": errors[:3]}), flush=True)
 """
 
 
+HTTP_CLIENTS = """
+import json, sys, threading, time
+import httpx
+port, clients, every = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+paths = ["/api/dashboard", "/api/pipelines", "/api/pipelines/p/offsets",
+         "/api/pipelines/p/batches?limit=20", "/metrics"]
+stop, latencies, errors = threading.Event(), [], []
+def client(k):
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+        n = k
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                r = http.get(paths[n % len(paths)])
+                if r.status_code != 200:
+                    errors.append(f"{r.status_code} {r.text[:200]}")
+            except Exception as exc:
+                errors.append(repr(exc))
+            latencies.append((time.perf_counter() - t0) * 1000)
+            n += 1
+            time.sleep(every)
+threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
+for t in threads:
+    t.start()
+print("started", flush=True)
+sys.stdin.readline()
+stop.set()
+for t in threads:
+    t.join()
+print(json.dumps({"latencies": latencies, "errors": errors[:3], "failed": len(errors)}),
+      flush=True)
+"""
+
+
 def served_load(
     bootstrap: str, topic: str, db: str, expect: int, clients: int, every: float = 0.05,
-    **_: Any,
+    http: bool = False, **_: Any,
 ) -> dict[str, Any]:  # fmt: skip
     """The JSON load behind the MySQL endpoint, with ``clients`` connections (another process)
-    each querying the table being loaded every ``every`` seconds."""
+    each querying the table being loaded every ``every`` seconds; with ``http``, ``clients``
+    HTTP clients polling the API (the dashboard's data, pipelines, offsets, batches, /metrics)
+    instead."""
     import subprocess
 
     from sluice.broker import free_port
     from sluice.server import BackgroundServer, Endpoints
 
     conn = _pipeline(db, bootstrap, topic, f"INTO TABLE readings {JSON_MAPPING}")
-    ports = Endpoints(mysql_port=free_port(), http_port=None)
+    ports = Endpoints(mysql_port=free_port(), http_port=free_port() if http else None)
     server = BackgroundServer(conn, ports).start()
+    script, port = (HTTP_CLIENTS, ports.http_port) if http else (CLIENTS, ports.mysql_port)
     load = subprocess.Popen(
-        [sys.executable, "-c", CLIENTS, str(ports.mysql_port), str(clients), str(every)],
+        [sys.executable, "-c", script, str(port), str(clients), str(every)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert load.stdin is not None and load.stdout is not None
@@ -389,7 +426,8 @@ def served_load(
     assert not found["errors"], found["errors"]
     latencies = found["latencies"]
     return {"rows": rows, "seconds": seconds, "load_cpu": load_cpu, "clients": clients,
-            "queries": len(latencies), "query_ms": percentiles(latencies)}  # fmt: skip
+            "queries": len(latencies), "query_ms": percentiles(latencies),
+            "failed": found.get("failed", 0)}  # fmt: skip
 
 
 PRODUCER = """

@@ -72,3 +72,19 @@ def test_the_tour_runs_as_written(
             ("Oslo", 12.5),
             ("Lima", 7.25),
         ]
+
+
+def test_the_users_and_grants_example_runs_as_written() -> None:
+    text = README.read_text()
+    part = text[text.index("### Who may do what") :]
+    block = re.findall(r"```sql\n(.*?)```", part, re.DOTALL)[0]
+    with sluice.connect() as db:
+        shown = []
+        for statement in split_statements(block):
+            result = db.execute(statement)
+            if result.columns:
+                shown.append(result.fetchall())
+    assert shown == [
+        [("analyst", "SELECT"), ("ops", "ALL")],
+        [("GRANT SELECT ON *.* TO `analyst`@`%`",)],
+    ]

@@ -162,3 +162,27 @@ def test_the_dashboard_data_and_page(http: httpx.Client) -> None:
     assert http.get("/static/app.js").status_code == 200
     data = http.get("/api/dashboard").json()
     assert data["pipelines"] == [] and data["drills"] is None
+
+
+def test_a_pipeline_of_many_partitions_is_summarised(
+    broker: LocalBroker, topic: Callable[..., str], http: httpx.Client
+) -> None:
+    name = topic(120)
+    produce(broker.bootstrap, name, [json.dumps({"id": i}).encode() for i in range(1200)],
+            partitions=120)  # fmt: skip
+    sql(http, "CREATE TABLE wide (id INTEGER)")
+    sql(http, f"CREATE PIPELINE wide AS LOAD DATA KAFKA '{broker.bootstrap}/{name}' "
+              "INTO TABLE wide FORMAT JSON (id <- id)")  # fmt: skip
+
+    def summary() -> dict[str, object]:
+        found = [p for p in http.get("/api/dashboard").json()["pipelines"] if p["name"] == "wide"]
+        return found[0] if found else {}
+
+    # Stopped and never started: every partition lags by its 10 messages.
+    wait_for(lambda: summary().get("lag_messages") == 1200, timeout=60,
+             message="the lag of 120 partitions")  # fmt: skip
+    wide = summary()
+    assert wide["partitions"] == 120
+    top = wide["top_partitions"]
+    assert isinstance(top, list) and len(top) == 10 and all(p[1] == 10 for p in top)
+    assert len(wide["history"]) >= 1  # type: ignore[arg-type]

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime as dt
 import decimal
+import functools
 import json
+import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -70,8 +74,8 @@ class Sampler:
     def __init__(self, database: Connection) -> None:
         self._database = database
         self._session = database.cursor()
-        self._store = database.engine.store.fork()
-        self._lock = threading.Lock()  # the session and the store: one thread at a time
+        self._lock = threading.Lock()  # the sampler's session: one thread at a time
+        self._idle: queue.SimpleQueue[Connection] = queue.SimpleQueue()  # for the API's reads
         self._history: dict[str, deque[list[Any]]] = {}
         self._snapshot = b'{"pipelines": []}'
         self._has_drills: bool | None = None
@@ -87,7 +91,20 @@ class Sampler:
     def close(self) -> None:
         with self._lock:
             self._session.close()
-            self._store.close()
+        while not self._idle.empty():
+            self._idle.get().close()
+
+    @contextlib.contextmanager
+    def _borrowed(self) -> Iterator[Connection]:
+        """A session for one of the API's reads: an idle one, or a new one (kept after)."""
+        try:
+            session = self._idle.get_nowait()
+        except queue.Empty:
+            session = self._database.cursor()
+        try:
+            yield session
+        finally:
+            self._idle.put(session)
 
     def _rows(self, sql: str) -> list[tuple[Any, ...]]:
         return self._session.execute(sql).fetchall()
@@ -156,18 +173,17 @@ class Sampler:
 
     def pipelines(self) -> list[dict[str, Any]]:
         """Every pipeline with its definition (secrets hidden) and the process loading it."""
-        with self._lock:
-            records = self._store.pipelines()
-            process = {n: p for n, _, p in self._session.execute("SHOW PIPELINES").fetchall()}
+        with self._borrowed() as session:
+            records = session.execute(_DEFINITIONS).fetchall()
+            process = {n: p for n, _, p in session.execute("SHOW PIPELINES").fetchall()}
         summary = {p["name"]: p for p in json.loads(self._snapshot).get("pipelines", [])}
         out = []
-        for r in records:
-            seen = summary.get(r.name, {})
+        for name, definition, config, state, created, altered, error in records:
+            seen = summary.get(name, {})
             out.append({
-                "name": r.name, "state": r.state, "error": r.error,
-                "process": process.get(r.name), "definition": render(parse(r.definition),
-                                                                     hide_secrets=True),
-                "config": json.loads(r.config_json), "created": r.created, "altered": r.altered,
+                "name": name, "state": state, "error": error, "process": process.get(name),
+                "definition": _shown(definition), "config": json.loads(config),
+                "created": created, "altered": altered,
                 **{k: seen.get(k) for k in ("rows_per_sec", "lag_messages", "lag_seconds",
                                             "partitions", "errors")},
             })  # fmt: skip
@@ -178,11 +194,12 @@ class Sampler:
 
     def view(self, view: str, pipeline: str, order: str, limit: int) -> dict[str, Any]:
         """Rows of a monitoring view for one pipeline."""
-        with self._lock:
-            if not any(r.name == pipeline for r in self._store.pipelines()):
-                raise CatalogError(f"pipeline {pipeline} does not exist")
+        with self._borrowed() as session:
             literal = "'" + pipeline.replace("'", "''") + "'"
-            result = self._session.execute(
+            exists = f"SELECT 1 FROM sluice.definitions WHERE name = {literal}"
+            if not session.execute(exists).fetchall():
+                raise CatalogError(f"pipeline {pipeline} does not exist")
+            result = session.execute(
                 f"SELECT * FROM information_schema.{view} WHERE PIPELINE_NAME = {literal} "
                 f"ORDER BY {order} LIMIT {int(limit)}"
             )
@@ -208,8 +225,18 @@ def encode(value: Any) -> Any:
     return str(value)
 
 
+@functools.lru_cache(maxsize=1024)
+def _shown(definition: str) -> str:
+    """A pipeline's definition as shown: secrets hidden (parsed once per definition)."""
+    return render(parse(definition), hide_secrets=True)
+
+
 _ERROR_KEYS = ("id", "type", "kind", "message", "partition", "offset", "record", "time")
 _TABLES = "SELECT table_name FROM information_schema.tables"
+_DEFINITIONS = (
+    "SELECT name, definition, config_json, state, created, altered, error "
+    "FROM sluice.definitions ORDER BY name"
+)
 
 
 def _timestamp(value: dt.datetime) -> str:
