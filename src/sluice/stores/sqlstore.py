@@ -271,15 +271,26 @@ class SQLStore(Store):
     def save_positions(
         self, name: str, source_type: str, positions: Mapping[str, SourcePosition]
     ) -> None:
+        # An upsert, not a delete and insert: processes sharing a store may write the same
+        # rows at once.
         with self._transaction(pipeline=name):
-            self._run("DELETE FROM sluice.positions WHERE pipeline = ?", [name])
             if positions:
                 self._run_many(
-                    "INSERT INTO sluice.positions VALUES (?, ?, ?, ?, ?, ?, now())",
+                    "INSERT INTO sluice.positions VALUES (?, ?, ?, ?, ?, ?, now()) "
+                    "ON CONFLICT (pipeline, partition) DO UPDATE SET "
+                    "earliest_offset = EXCLUDED.earliest_offset, "
+                    "latest_offset = EXCLUDED.latest_offset, "
+                    "lag_seconds = EXCLUDED.lag_seconds, updated = EXCLUDED.updated",
                     [
                         [name, source_type, k, p.earliest, p.latest, p.lag_seconds]
                         for k, p in positions.items()
                     ],
+                )
+            known = self._run("SELECT partition FROM sluice.positions WHERE pipeline = ?", [name])
+            for (gone,) in [row for row in known if row[0] not in positions]:
+                self._run(
+                    "DELETE FROM sluice.positions WHERE pipeline = ? AND partition = ?",
+                    [name, gone],
                 )
 
     def table_sql(self, table: str) -> str:
