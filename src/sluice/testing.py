@@ -48,10 +48,11 @@ def unique_name(prefix: str) -> str:
 def wait_for(
     condition: Callable[[], T],
     timeout: float = 30.0,
-    message: str = "condition",
+    message: str | Callable[[], str] = "condition",
     poll: float = 0.02,
 ) -> T:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds.
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds,
+    saying ``message`` (called then, if a function: to show the state at the deadline).
     ``condition`` must not block: it is called again until the deadline, never interrupted."""
     deadline = time.monotonic() + timeout
     while True:
@@ -59,7 +60,8 @@ def wait_for(
         if value:
             return value
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {message}")
+            said = message() if callable(message) else message
+            raise TimeoutError(f"timed out after {timeout} s waiting for {said}")
         time.sleep(poll)
 
 
