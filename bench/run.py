@@ -424,24 +424,16 @@ def print_table(results: dict[str, dict[str, Any]], report: dict[str, Any]) -> N
             f"dashboard query every 100 ms while ingesting ({results['query']['queries']} "
             f"queries): p50 {q['p50']:.1f} ms, p99 {q['p99']:.1f} ms"
         )
-    if "clients" in results and "served" in results:
-        c = results["clients"]
-        q = c["query_ms"]
-        print(
-            f"served over MySQL: {results['served']['rows_per_s']:,.0f} rows/s alone, "
-            f"{c['rows_per_s']:,.0f} rows/s with {c['clients']} clients querying "
-            f"({c['rows_per_s'] / results['served']['rows_per_s']:.2f}x; {c['queries']:,} "
-            f"queries, p50 {q['p50']:.1f} ms, p99 {q['p99']:.1f} ms)"
-        )
-    if "http_clients" in results and "served" in results:
-        h = results["http_clients"]
-        q = h["query_ms"]
-        print(
-            f"served with {h['clients']} HTTP clients polling the API: {h['rows_per_s']:,.0f} "
-            f"rows/s ({h['rows_per_s'] / results['served']['rows_per_s']:.2f}x alone; "
-            f"{h['queries']:,} requests, {h['failed']} failed, p50 {q['p50']:.1f} ms, "
-            f"p99 {q['p99']:.1f} ms)"
-        )
+    for label, what in (("clients", "MySQL clients querying"),
+                        ("http_clients", "HTTP clients polling the API")):  # fmt: skip
+        if label in results and "served" in results:
+            c, alone = results[label], results["served"]["rows_per_s"]
+            q = c["query_ms"]
+            print(
+                f"served: {alone:,.0f} rows/s alone, {c['rows_per_s']:,.0f} rows/s with "
+                f"{c['clients']} {what} ({c['rows_per_s'] / alone:.2f}x; {c['queries']:,} "
+                f"requests, {c['failed']} failed, p50 {q['p50']:.1f} ms, p99 {q['p99']:.1f} ms)"
+            )
     beside = [
         label for label in ("program", "python", "score") if "x_json" in results.get(label, {})
     ]

@@ -324,55 +324,39 @@ def freshness(
 
 CLIENTS = """
 import json, sys, threading, time
-import pymysql
-port, clients, every = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-stop, latencies, errors = threading.Event(), [], []
-def client():
-    try:
-        conn = pymysql.connect(host="127.0.0.1", port=port, user="root", autocommit=True)
-        with conn.cursor() as cur:
-            while not stop.is_set():
-                t0 = time.perf_counter()
-                cur.execute("SELECT count(*), sum(seq) FROM readings")
-                cur.fetchall()
-                latencies.append((time.perf_counter() - t0) * 1000)
-                time.sleep(every)
-        conn.close()
-    except Exception as exc:
-        errors.append(repr(exc))
-threads = [threading.Thread(target=client) for _ in range(clients)]
-for t in threads:
-    t.start()
-print("started", flush=True)
-sys.stdin.readline()
-stop.set()
-for t in threads:
-    t.join()
-print(json.dumps({"latencies": latencies, "errors": errors[:3]}), flush=True)
-"""
-
-
-HTTP_CLIENTS = """
-import json, sys, threading, time
-import httpx
-port, clients, every = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
-paths = ["/api/dashboard", "/api/pipelines", "/api/pipelines/p/offsets",
+kind, port, clients, every = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+PATHS = ["/api/dashboard", "/api/pipelines", "/api/pipelines/p/offsets",
          "/api/pipelines/p/batches?limit=20", "/metrics"]
 stop, latencies, errors = threading.Event(), [], []
+def connect():
+    if kind == "http":  # the API the dashboard and monitoring poll, in turn
+        import httpx
+        http = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        def ask(n):
+            r = http.get(PATHS[n % len(PATHS)])
+            if r.status_code != 200:
+                raise RuntimeError(f"{r.status_code} {r.text[:200]}")
+        return ask, http.close
+    import pymysql
+    conn = pymysql.connect(host="127.0.0.1", port=port, user="root", autocommit=True)
+    cur = conn.cursor()
+    def ask(n):
+        cur.execute("SELECT count(*), sum(seq) FROM readings")
+        cur.fetchall()
+    return ask, conn.close
 def client(k):
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+    try:
+        ask, close = connect()
         n = k
         while not stop.is_set():
             t0 = time.perf_counter()
-            try:
-                r = http.get(paths[n % len(paths)])
-                if r.status_code != 200:
-                    errors.append(f"{r.status_code} {r.text[:200]}")
-            except Exception as exc:
-                errors.append(repr(exc))
+            ask(n)
             latencies.append((time.perf_counter() - t0) * 1000)
             n += 1
             time.sleep(every)
+        close()
+    except Exception as exc:  # a client that fails stops: counted, and fails the scenario
+        errors.append(repr(exc))
 threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
 for t in threads:
     t.start()
@@ -402,9 +386,9 @@ def served_load(
     conn = _pipeline(db, bootstrap, topic, f"INTO TABLE readings {JSON_MAPPING}")
     ports = Endpoints(mysql_port=free_port(), http_port=free_port() if http else None)
     server = BackgroundServer(conn, ports).start()
-    script, port = (HTTP_CLIENTS, ports.http_port) if http else (CLIENTS, ports.mysql_port)
+    kind, port = ("http", ports.http_port) if http else ("mysql", ports.mysql_port)
     load = subprocess.Popen(
-        [sys.executable, "-c", script, str(port), str(clients), str(every)],
+        [sys.executable, "-c", CLIENTS, kind, str(port), str(clients), str(every)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert load.stdin is not None and load.stdout is not None
