@@ -12,7 +12,7 @@ from sluice.errors import SluiceError
 from sluice.sources import Source, build_source
 from sluice.sql import ast, parse
 from sluice.stores.base import PipelineRecord, Store
-from sluice.vocab import MESSAGE_SOURCES
+from sluice.vocab import MESSAGE_SOURCES, SourcePosition
 
 log = logging.getLogger("sluice.engine")
 
@@ -39,6 +39,10 @@ class LagMonitor:
         # name → (definition, its source; None: not a message source)
         self._sources: dict[str, tuple[str, Source | None]] = {}
         self._failing: dict[str, str] = {}  # name → what the last read failed with
+        # name → the positions last stored: the same again are not written (a write would
+        # only keep the store busy: a DuckDB CHECKPOINT waits for it)
+        # (by when the pipeline was created: one dropped and made again has none stored)
+        self._stored: dict[str, tuple[object, dict[str, SourcePosition]]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sluice-lag", daemon=True)
 
@@ -69,6 +73,7 @@ class LagMonitor:
         for gone in set(self._sources) - {r.name for r in records}:
             self._forget(gone)
             self._failing.pop(gone, None)
+            self._stored.pop(gone, None)
         for record in records:
             if stopped():
                 return
@@ -81,9 +86,12 @@ class LagMonitor:
             if source is None:
                 return
             positions = source.positions(self._store.cursors(name), PROBE_SECONDS)
+            if (record.created, positions) == self._stored.get(name):
+                return
             with self._guard:
                 if self._store.record(name) is not None:  # not dropped meanwhile
                     self._store.save_positions(name, source.kind, positions)
+                    self._stored[name] = (record.created, positions)
         except SluiceError as exc:
             if self._failing.get(name) != str(exc):  # said once, not every few seconds
                 log.info("pipeline %s: cannot read its lag: %s", name, exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +12,13 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from sluice.errors import DatabaseLockedError, StoreError, TerminalError, TransientStoreError
+from sluice.errors import (
+    DatabaseLockedError,
+    InvalidStatementError,
+    StoreError,
+    TerminalError,
+    TransientStoreError,
+)
 from sluice.result import Result
 from sluice.stores.base import route_views
 from sluice.stores.catalog import CATALOG, VIEWS
@@ -28,6 +35,8 @@ _ROW_LEVEL = (
 # Errors that may clear by themselves: a write conflict, a full disk, memory.
 _TRANSIENT = (duckdb.TransactionException, duckdb.IOException, duckdb.OutOfMemoryException)
 _LOCK = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
+_CHECKPOINT = re.compile(r"\s*(FORCE\s+)?CHECKPOINT\s*;?\s*$", re.I)
+CHECKPOINT_WAIT = 10.0  # seconds a CHECKPOINT waits for Sluice's own writes to end
 
 
 def _connect(path: str) -> duckdb.DuckDBPyConnection:
@@ -92,7 +101,24 @@ class DuckDBStore(SQLStore):
 
     # -- user SQL -----------------------------------------------------------------------------
 
+    def _checkpoint(self, sql: str) -> Result:
+        """CHECKPOINT, once the short write transactions of the pipelines and of the lag
+        monitor let it (DuckDB refuses it while any is open), for at most CHECKPOINT_WAIT s."""
+        deadline = time.monotonic() + CHECKPOINT_WAIT
+        while True:
+            try:
+                self._conn().execute(sql).fetchall()
+                return Result()
+            except duckdb.TransactionException as exc:
+                if "other write transactions" not in str(exc) or time.monotonic() > deadline:
+                    raise StoreError(str(exc)) from exc
+                time.sleep(0.05)
+            except duckdb.Error as exc:
+                raise StoreError(str(exc)) from exc
+
     def execute(self, sql: str) -> Result:
+        if _CHECKPOINT.match(sql):
+            return self._checkpoint(sql)
         sql = route_views(sql, "sluice")
         con = self._conn()
         try:
@@ -104,6 +130,8 @@ class DuckDBStore(SQLStore):
             last = statements[-1]
             is_query = last.expected_result_type == [duckdb.ExpectedResultType.QUERY_RESULT]
             cur = con.execute(last)
+        except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException) as exc:
+            raise InvalidStatementError(str(exc)) from exc
         except duckdb.Error as exc:
             raise StoreError(str(exc)) from exc
         if not is_query:
