@@ -137,6 +137,11 @@ class StoreError(TerminalError):
     column, a permission denied)."""
 
 
+class InvalidStatementError(StoreError):
+    """The store could not read a statement: bad syntax, or a function, table or column it
+    does not know."""
+
+
 class TransientStoreError(StoreError, TransientError):
     """The store cannot take the batch now (unreachable, restarting, a write conflict): the
     batch is retried."""

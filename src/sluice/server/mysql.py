@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC
 from typing import Any
 
+import duckdb
 from mysql_mimic import (
     ColumnType,
     IdentityProvider,
@@ -31,17 +32,21 @@ from mysql_mimic import (
 from mysql_mimic.charset import CharacterSet
 from mysql_mimic.connection import Connection as MimicConnection
 from mysql_mimic.errors import ErrorCode, MysqlError
+from mysql_mimic.intercept import expression_to_value, value_to_expression
 from mysql_mimic.packets import make_column_count, make_column_definition_41
+from mysql_mimic.schema import show_statement_to_info_schema_query
 from mysql_mimic.stream import MysqlStream
+from mysql_mimic.variables import GlobalVariables, SessionVariables
 from sqlglot import exp
 from sqlglot.errors import ParseError as SqlglotParseError
+from sqlglot.errors import SqlglotError
 
 from sluice.connection import Connection
-from sluice.errors import AccessDeniedError, ParseError, SluiceError
+from sluice.errors import AccessDeniedError, InvalidStatementError, ParseError, SluiceError
 from sluice.result import Result
-from sluice.server import access
+from sluice.server import access, catalog, variables
 from sluice.server.access import UserDirectory
-from sluice.sql import is_pipeline_statement
+from sluice.sql import is_pipeline_statement, mysql
 from sluice.stores.base import mentions_views
 
 log = logging.getLogger("sluice.server")
@@ -107,7 +112,7 @@ def _converter(kind: ColumnType, duckdb_type: str) -> Callable[[Any], Any] | Non
 
 
 _DATA_STATEMENT = re.compile(
-    r"\s*(SELECT|WITH|INSERT|UPDATE|DELETE|CREATE|DROP|COPY|BEGIN|COMMIT|ROLLBACK)\b", re.I
+    r"\s*(SELECT|WITH|INSERT|UPDATE|DELETE|CREATE|DROP|COPY|BEGIN)\b", re.I
 )
 # What mysql-mimic must see: session variables, MySQL's own functions, back-quoted names,
 # and the information_schema it emulates for clients and BI tools.
@@ -116,21 +121,38 @@ _NEEDS_MYSQL = re.compile(
     r"CONNECTION_ID|VERSION|LAST_INSERT_ID|FOUND_ROWS|ROW_COUNT)\s*\(",
     re.I,
 )
-
-
-_DIALECTS = {"duckdb": "duckdb", "postgresql": "postgres"}  # sqlglot's names of the stores
+# A transaction's end, which MySQL accepts with no transaction open (pools send it on every
+# checkout); DuckDB refuses it.
+_END = re.compile(r"\s*(COMMIT|ROLLBACK)(\s+WORK)?\s*;?\s*$", re.I)
+_NO_TRANSACTION = "no transaction is active"
 
 
 def _plain(sql: str) -> bool:
-    """A data statement the store can run as the client wrote it."""
-    return bool(_DATA_STATEMENT.match(sql)) and not _NEEDS_MYSQL.search(sql)
+    """A data statement the store may run as the client wrote it."""
+    return (
+        bool(_DATA_STATEMENT.match(sql))
+        and not _NEEDS_MYSQL.search(sql)
+        and not mysql.MYSQL_ONLY.search(sql)
+    )
+
+
+# Statements that mysql-mimic passed on unchanged, by store and text: their translation is all
+# they need, so the next time they skip its parse and go straight to the store.
+_TRANSLATED: dict[tuple[str, str], str] = {}
+_TRANSLATED_MAX = 4096
 
 
 class SluiceSession(Session):  # type: ignore[misc]  # mysql-mimic ships no type hints
-    """One client connection: a session on the shared database."""
+    """One client connection: a session on the shared database.
+
+    A client's statement is MySQL's SQL: when it is not valid for the store as written, it is
+    translated into the store's dialect (``sluice.sql.mysql``). Statements the store accepts
+    as written take no detour."""
+
+    dialect = mysql.ClientMySQL
 
     def __init__(self, database: Connection, users: UserDirectory) -> None:
-        super().__init__()
+        super().__init__(variables=SessionVariables(GlobalVariables(variables.SCHEMA)))
         self._database = database
         self._users = users
         self._conn: Connection | None = None
@@ -159,38 +181,116 @@ class SluiceSession(Session):  # type: ignore[misc]  # mysql-mimic ships no type
         await super().close()
 
     async def handle_query(self, sql: str, attrs: dict[str, str]) -> Any:
-        if is_pipeline_statement(sql) or mentions_views(sql) or _plain(sql):
-            # Pipeline statements are not MySQL, the monitoring views live in the store, and
-            # plain data statements need no emulation: none goes through mysql-mimic's parser
-            # (a sqlglot parse per statement, in Python, would hold the GIL the pipelines need).
+        if is_pipeline_statement(sql) or mentions_views(sql):
+            # Pipeline statements are not MySQL, and the monitoring views live in the store.
             return await self._run(sql)
+        if _END.match(sql):
+            return await self._end_transaction(sql)
+        show = catalog.show_query(sql)  # SHOW COLLATION and others sqlglot cannot read
+        if show is not None:
+            return await self._query_info_schema(self._parse(show)[0])
+        if _plain(sql):
+            # No sqlglot parse (in Python, holding the GIL the pipelines need) unless the
+            # store cannot read the statement.
+            return await self._run_or_translate(sql)
+        known = _TRANSLATED.get((self._database.store, sql))
+        if known is not None and not self._in_info_schema():
+            return await self._run(known)
         try:
             return await super().handle_query(sql, attrs)
         except SqlglotParseError:
-            return await self._run(sql)  # DuckDB SQL that MySQL's grammar does not know
+            return await self._run(sql)  # the store's own SQL, which MySQL's grammar lacks
 
     async def query(self, expression: exp.Expression, sql: str, attrs: dict[str, str]) -> Any:
-        # The client's text, unchanged (mysql-mimic's transpiling would turn TIMESTAMP into
-        # TIMESTAMPTZ), unless mysql-mimic rewrote the statement (e.g. CONNECTION_ID()).
+        store = self._database.store
         original = self._parse(sql)
-        if len(original) != 1 or original[0] != expression:
-            sql = expression.sql(dialect=_DIALECTS[self._database.store])
-        return await self._run(sql)
+        if len(original) == 1 and original[0] == expression:
+            translated = mysql.translate(sql, store)  # the client's text, read once
+            if len(_TRANSLATED) >= _TRANSLATED_MAX:
+                _TRANSLATED.clear()
+            _TRANSLATED[(store, sql)] = translated
+            return await self._run(translated)
+        # mysql-mimic rewrote the statement (CONNECTION_ID(), NOW() and such are values now)
+        return await self._run(mysql.to_store(expression, store))
 
-    async def schema(self) -> dict[str, Any]:
-        """The tables mysql-mimic answers DESCRIBE, SHOW COLUMNS and its information_schema
-        from: for users who may read them."""
+    async def _run_or_translate(self, sql: str) -> Any:
+        """Run ``sql`` as written; if the store cannot read it, as MySQL's SQL translated.
+        (In a transaction, the first failure has already ended it: the translation then
+        fails too, and the client sees the store's error about what it wrote.)"""
+        try:
+            return await self._run(sql)
+        except MysqlError as exc:
+            if not isinstance(exc.__cause__, InvalidStatementError):
+                raise
+            try:
+                translated = mysql.translate(sql, self._database.store)
+            except ParseError:
+                raise exc from exc.__cause__
+            if translated.strip() == sql.strip().rstrip(";"):
+                raise
+            try:
+                return await self._run(translated)
+            except MysqlError:
+                raise exc from exc.__cause__
+
+    async def _end_transaction(self, sql: str) -> Any:
+        try:
+            return await self._run(sql)
+        except MysqlError as exc:
+            if _NO_TRANSACTION in str(exc):
+                return [], []
+            raise
+
+    def _in_info_schema(self) -> bool:
+        return (self.database or "").lower() == "information_schema"
+
+    def _set_variable(self, setitem: exp.SetItem) -> None:
+        """mysql-mimic's, except that the value may be any expression of literals and
+        variables, as drivers send it: ``sql_mode = CONCAT(@@sql_mode, ',STRICT_ALL_TABLES')``."""
+        assignment = setitem.this
+        try:
+            expression_to_value(assignment.right)
+        except MysqlError:
+            value = variables.evaluate(assignment.right, self.variables)
+            setitem = setitem.copy()
+            setitem.this.set("expression", value_to_expression(value))
+        super()._set_variable(setitem)
+
+    async def _catalog(self) -> catalog.Catalog:
+        """MySQL's information_schema over the store's catalog as it is now, for users who
+        may read the store."""
         if self.username != self._users.admin:
             await asyncio.to_thread(self._allow, "SELECT * FROM information_schema.tables")
-        result = await self._run_blocking(
-            "SELECT table_schema, table_name, column_name, data_type "
-            "FROM information_schema.columns "
-            "WHERE table_schema NOT IN ('sluice', 'pg_catalog', 'information_schema')"
-        )
-        tables: dict[str, dict[str, dict[str, str]]] = {}
-        for schema, table, column, kind in result.fetchall():
-            tables.setdefault(schema, {}).setdefault(table, {})[column] = kind
-        return tables
+        assert self._conn is not None, "the session is not open"
+        store = await asyncio.to_thread(catalog.StoreCatalog.read, self._conn.execute)
+        return catalog.Catalog(store, self.database)
+
+    async def _query_info_schema(self, expression: exp.Expression) -> Any:
+        """A query of information_schema (SHOW statements become ones)."""
+        found = await self._catalog()
+        try:
+            return _result_set(await asyncio.to_thread(found.run, expression))
+        except (duckdb.Error, SqlglotError) as exc:
+            raise MysqlError(f"information_schema: {exc}", ErrorCode.PARSE_ERROR) from exc
+        finally:
+            found.close()
+
+    async def _show(self, expression: exp.Show) -> Any:
+        kind = expression.name.upper()
+        if kind == "CREATE TABLE":
+            found = await self._catalog()
+            ddl = found.create_table(expression.text("target"), expression.text("db") or None)
+            if ddl is None:
+                raise MysqlError(
+                    f"Table '{expression.text('target')}' doesn't exist", ErrorCode.NO_SUCH_TABLE
+                )
+            return [ddl], ["Table", "Create Table"]
+        if kind == "COLUMNS":  # MySQL shows the full type: varchar(20), decimal(10,2)
+            expression = expression.copy()
+            select = show_statement_to_info_schema_query(expression, self.database)
+            select.expressions[1].set("this", exp.column("column_type"))
+            return await self._query_info_schema(select)
+        return await super()._show(expression)
 
     async def _run_blocking(self, sql: str) -> Result:
         assert self._conn is not None, "the session is not open"
@@ -210,18 +310,7 @@ class SluiceSession(Session):  # type: ignore[misc]  # mysql-mimic ships no type
             self._users.forget()
         for warning in result.warnings:
             log.warning("%s", warning)
-        if not result.columns:
-            return [], []
-        types = result.types or ["VARCHAR"] * len(result.columns)
-        kinds = [column_type(t) for t in types]
-        columns = [
-            ResultColumn(
-                n, k, CharacterSet.binary if k is ColumnType.BLOB else CharacterSet.utf8mb4
-            )
-            for n, k in zip(result.columns, kinds, strict=True)
-        ]
-        convert = [_converter(k, t) for k, t in zip(kinds, types, strict=True)]
-        return ResultSet(_stream(result, convert), columns)
+        return _result_set(result)
 
     def _allow(self, sql: str) -> None:
         who = self._users.grantee(self.username or "")
@@ -233,6 +322,20 @@ class SluiceSession(Session):  # type: ignore[misc]  # mysql-mimic ships no type
             access.check(sql, who, self._database.store)
         except AccessDeniedError as exc:
             raise MysqlError(str(exc), ErrorCode.ACCESS_DENIED_ERROR) from exc
+
+
+def _result_set(result: Result) -> ResultSet | tuple[Sequence[Any], Sequence[str]]:
+    """A statement's result as mysql-mimic sends it, its rows streamed."""
+    if not result.columns:
+        return [], []
+    types = result.types or ["VARCHAR"] * len(result.columns)
+    kinds = [column_type(t) for t in types]
+    columns = [
+        ResultColumn(n, k, CharacterSet.binary if k is ColumnType.BLOB else CharacterSet.utf8mb4)
+        for n, k in zip(result.columns, kinds, strict=True)
+    ]
+    convert = [_converter(k, t) for k, t in zip(kinds, types, strict=True)]
+    return ResultSet(_stream(result, convert), columns)
 
 
 async def _stream(
@@ -253,13 +356,14 @@ async def _stream(
 
 
 async def _write_text_resultset(self: MimicConnection, result_set: ResultSet) -> None:
-    """mysql-mimic's own, except that a streamed result is sent a chunk at a time, each
-    waiting until the client has taken it. (mysql-mimic 3.0.5 buffers a streamed result whole
-    before sending it: a large result grew the server's memory without bound, and a client
-    that hung up did not stop its query.)"""
-    if isinstance(result_set.rows, (list, tuple)):
-        await _buffered_write_text_resultset(self, result_set)
-        return
+    """mysql-mimic's own, except that
+
+    - a streamed result is sent a chunk at a time, each waiting until the client has taken it
+      (mysql-mimic 3.0.5 buffers a streamed result whole before sending it: a large result grew
+      the server's memory without bound, and a client that hung up did not stop its query);
+    - the packet that ends the rows says 0 rows affected, as MySQL's does (mysql-mimic says
+      how many rows were sent, and MariaDB Connector/J 2.7 then reads past that packet's end:
+      ``ArrayIndexOutOfBoundsException`` on connecting)."""
     header = [
         make_column_count(capabilities=self.capabilities, column_count=len(result_set.columns))
     ]
@@ -275,19 +379,24 @@ async def _write_text_resultset(self: MimicConnection, result_set: ResultSet) ->
     if not self.deprecate_eof():
         header.append(self.eof())
     self.stream.write_many(header)
-    sent, chunk = 0, []
-    async for row in result_set.rows:
-        chunk.append(row)
-        if len(chunk) >= CHUNK:
-            sent += self.stream.write_text_rows(chunk, result_set.columns)
-            chunk = []
-            await self.stream.drain()  # waits while the client is not reading; raises if gone
-    sent += self.stream.write_text_rows(chunk, result_set.columns)
-    await self.stream.write(self.ok_or_eof(affected_rows=sent), drain=False)
+    rows = result_set.rows
+    if isinstance(rows, (list, tuple)):
+        for start in range(0, len(rows), CHUNK):
+            self.stream.write_text_rows(rows[start : start + CHUNK], result_set.columns)
+            await self.stream.drain()
+    else:
+        chunk = []
+        async for row in rows:
+            chunk.append(row)
+            if len(chunk) >= CHUNK:
+                self.stream.write_text_rows(chunk, result_set.columns)
+                chunk = []
+                await self.stream.drain()  # waits while the client is not reading
+        self.stream.write_text_rows(chunk, result_set.columns)
+    await self.stream.write(self.ok_or_eof(), drain=False)
     await self.stream.drain()
 
 
-_buffered_write_text_resultset = MimicConnection.write_text_resultset
 MimicConnection.write_text_resultset = _write_text_resultset
 
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 
-from sluice.errors import StoreError, TerminalError, TransientStoreError
+from sluice.errors import InvalidStatementError, StoreError, TerminalError, TransientStoreError
 from sluice.plan import LoadPlan
 from sluice.result import Result
 from sluice.sql.expr import quote
@@ -126,6 +126,10 @@ class PostgresStore(SQLStore):
             if cur.description is None:
                 return Result(rowcount=cur.rowcount)
             rows = cur.fetchall()
+        except psycopg.errors.InsufficientPrivilege as exc:
+            raise StoreError(_message(exc)) from exc
+        except psycopg.errors.SyntaxErrorOrAccessRuleViolation as exc:
+            raise InvalidStatementError(_message(exc)) from exc
         except psycopg.Error as exc:
             raise StoreError(_message(exc)) from exc
         types = [_type_name(d.type_code) for d in cur.description]
