@@ -307,8 +307,20 @@ def show_query(sql: str) -> str | None:
     if m.group(2):
         return f"SELECT * FROM ({select}) AS s WHERE `{name}` LIKE {m.group(3)}"
     if m.group(4):
-        return f"SELECT * FROM ({select}) AS s WHERE {m.group(5)}"
+        return f"SELECT * FROM ({select}) AS s WHERE {_quote_names(m.group(5), select)}"
     return select
+
+
+def _quote_names(condition: str, select: str) -> str:
+    """The output columns a SHOW … WHERE condition names, back-quoted: some are MySQL's
+    keywords (``Charset``, ``Default``), which MySQL accepts there bare."""
+    names = re.findall(r"AS `([^`]+)`", select)
+    pattern = re.compile(r"\b(" + "|".join(re.escape(n) for n in names) + r")\b", re.I)
+    parts = re.split(r"('(?:[^'\\]|\\.|'')*')", condition)  # literals at odd places
+    return "".join(
+        part if i % 2 else pattern.sub(lambda m: f"`{m.group(1)}`", part)
+        for i, part in enumerate(parts)
+    )
 
 
 class Catalog:

@@ -14,7 +14,7 @@ import re
 import secrets
 import ssl
 from asyncio import sslproto
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC
 from typing import Any
 
@@ -31,11 +31,17 @@ from mysql_mimic import (
 )
 from mysql_mimic.charset import CharacterSet
 from mysql_mimic.connection import Connection as MimicConnection
+from mysql_mimic.constants import DEFAULT_SERVER_CAPABILITIES
 from mysql_mimic.errors import ErrorCode, MysqlError
 from mysql_mimic.intercept import expression_to_value, value_to_expression
-from mysql_mimic.packets import make_column_count, make_column_definition_41
+from mysql_mimic.packets import (
+    make_column_count,
+    make_column_definition_41,
+    make_com_stmt_prepare_ok,
+)
 from mysql_mimic.schema import show_statement_to_info_schema_query
 from mysql_mimic.stream import MysqlStream
+from mysql_mimic.types import Capabilities, ServerStatus
 from mysql_mimic.variables import GlobalVariables, SessionVariables
 from sqlglot import exp
 from sqlglot.errors import ParseError as SqlglotParseError
@@ -125,6 +131,7 @@ _NEEDS_MYSQL = re.compile(
 # checkout); DuckDB refuses it.
 _END = re.compile(r"\s*(COMMIT|ROLLBACK)(\s+WORK)?\s*;?\s*$", re.I)
 _NO_TRANSACTION = "no transaction is active"
+_BEGIN = re.compile(r"\s*(BEGIN|START\s+TRANSACTION)\b", re.I)
 
 
 def _plain(sql: str) -> bool:
@@ -156,6 +163,8 @@ class SluiceSession(Session):  # type: ignore[misc]  # mysql-mimic ships no type
         self._database = database
         self._users = users
         self._conn: Connection | None = None
+        self._in_transaction = False  # BEGIN (or an implicit one) and no COMMIT/ROLLBACK yet
+        self._implicit = False  # that transaction was opened because autocommit is off
         # mysql-mimic would answer FROM-less SELECTs itself (not in DuckDB) and swallow
         # BEGIN/COMMIT/ROLLBACK: both must reach the store.
         for middleware in (
@@ -181,6 +190,19 @@ class SluiceSession(Session):  # type: ignore[misc]  # mysql-mimic ships no type
         await super().close()
 
     async def handle_query(self, sql: str, attrs: dict[str, str]) -> Any:
+        try:
+            return await self._handle(sql, attrs)
+        finally:
+            # What the replies' status says: drivers (PyMySQL) decide from it whether to
+            # send SET autocommit, and whether a transaction is open.
+            status = ServerStatus(0)
+            if self.variables.get("autocommit"):
+                status |= ServerStatus.SERVER_STATUS_AUTOCOMMIT
+            if self._in_transaction:
+                status |= ServerStatus.SERVER_STATUS_IN_TRANS
+            self.connection.status_flags = status
+
+    async def _handle(self, sql: str, attrs: dict[str, str]) -> Any:
         if is_pipeline_statement(sql) or mentions_views(sql):
             # Pipeline statements are not MySQL, and the monitoring views live in the store.
             return await self._run(sql)
@@ -220,7 +242,7 @@ class SluiceSession(Session):  # type: ignore[misc]  # mysql-mimic ships no type
         try:
             return await self._run(sql)
         except MysqlError as exc:
-            if not isinstance(exc.__cause__, InvalidStatementError):
+            if not isinstance(exc.__cause__, (InvalidStatementError, ParseError)):
                 raise
             try:
                 translated = mysql.translate(sql, self._database.store)
@@ -234,12 +256,28 @@ class SluiceSession(Session):  # type: ignore[misc]  # mysql-mimic ships no type
                 raise exc from exc.__cause__
 
     async def _end_transaction(self, sql: str) -> Any:
+        self._in_transaction = False  # whatever the store says, none is open after this
         try:
             return await self._run(sql)
         except MysqlError as exc:
             if _NO_TRANSACTION in str(exc):
                 return [], []
             raise
+
+    async def _begin_implicitly(self, sql: str) -> None:
+        """MySQL's ``autocommit = 0``: the first statement after a COMMIT or ROLLBACK opens a
+        transaction, which the next COMMIT or ROLLBACK ends (SQLAlchemy and most drivers turn
+        autocommit off). Setting autocommit back on commits it, as in MySQL."""
+        if _BEGIN.match(sql):
+            self._in_transaction = True
+            return
+        autocommit = bool(self.variables.get("autocommit"))
+        if self._in_transaction and autocommit and self._implicit:
+            self._in_transaction = False
+            await self._run_blocking("COMMIT")
+        if not autocommit and not self._in_transaction and not is_pipeline_statement(sql):
+            await self._run_blocking("BEGIN")
+            self._in_transaction = self._implicit = True
 
     def _in_info_schema(self) -> bool:
         return (self.database or "").lower() == "information_schema"
@@ -305,6 +343,8 @@ class SluiceSession(Session):  # type: ignore[misc]  # mysql-mimic ships no type
         """Run a client's statement, if its user may (``sluice.server.access``)."""
         if self.username != self._users.admin:  # the administrator may run anything
             await asyncio.to_thread(self._allow, sql)
+        if not _END.match(sql):
+            await self._begin_implicitly(sql)
         result = await self._run_blocking(sql)
         if access.changes_users(sql):
             self._users.forget()
@@ -400,6 +440,32 @@ async def _write_text_resultset(self: MimicConnection, result_set: ResultSet) ->
 MimicConnection.write_text_resultset = _write_text_resultset
 
 
+def _com_stmt_prepare_response(self: MimicConnection, statement: Any) -> Iterator[bytes]:
+    """mysql-mimic's own, except that no EOF follows the parameters' definitions when the
+    client has deprecated EOF packets, as MySQL does (MariaDB Connector/J then reads the EOF
+    as a definition and fails)."""
+    yield make_com_stmt_prepare_ok(statement)
+    if statement.num_params:
+        for _ in range(statement.num_params):
+            yield make_column_definition_41(server_charset=self.server_charset, name="?")
+        if not self.deprecate_eof():
+            yield self.eof()
+
+
+MimicConnection.com_stmt_prepare_response = _com_stmt_prepare_response
+_mimic_init = MimicConnection.__init__
+
+
+def _init_connection(self: MimicConnection, *args: Any, **kwargs: Any) -> None:
+    """mysql-mimic's own, except that the status sent from the login on says autocommit is
+    on, as it is (PyMySQL reads it to decide whether to turn autocommit off)."""
+    _mimic_init(self, *args, **kwargs)
+    self.status_flags = ServerStatus.SERVER_STATUS_AUTOCOMMIT
+
+
+MimicConnection.__init__ = _init_connection
+
+
 async def _start_tls(self: MysqlStream, context: ssl.SSLContext) -> None:
     """mysql-mimic's own, except that what the client sent right after asking for TLS (its
     TLS hello, often read with the request) goes to the TLS layer. (mysql-mimic 3.0.5 leaves
@@ -472,6 +538,8 @@ def make_server(
 ) -> MysqlServer:
     return MysqlServer(
         session_factory=lambda: SluiceSession(database, users),
+        # Transactions, which mysqlclient needs to hear of before it turns autocommit off.
+        capabilities=DEFAULT_SERVER_CAPABILITIES | Capabilities.CLIENT_TRANSACTIONS,
         identity_provider=DirectoryIdentityProvider(users),
         ssl=tls,
     )

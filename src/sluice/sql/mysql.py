@@ -21,13 +21,14 @@ from sluice.errors import ParseError
 
 STORE_DIALECTS = {"duckdb": "duckdb", "postgresql": "postgres"}  # sqlglot's names
 
-# What marks a statement as MySQL's rather than the store's: constructs a store refuses. (Any
+# What marks a statement as MySQL's rather than the store's: constructs a store refuses, and
+# CONCAT, which DuckDB accepts but where a NULL argument does not make the result NULL. (Any
 # other statement the store refuses is translated too, once it has failed; but in a
 # transaction, that failure would end the transaction.)
 MYSQL_ONLY = re.compile(
     r"`|\bLIMIT\s+\d+\s*,|\bAS\s+(SIGNED|UNSIGNED|CHAR\s*\))|"
     r"\b(DATE_FORMAT|STR_TO_DATE|UNIX_TIMESTAMP|FROM_UNIXTIME|CURDATE|CURTIME|GROUP_CONCAT|"
-    r"IFNULL|IF)\s*\(",
+    r"IFNULL|IF|CONCAT)\s*\(",
     re.I,
 )
 

@@ -126,11 +126,10 @@ class PostgresStore(SQLStore):
             if cur.description is None:
                 return Result(rowcount=cur.rowcount)
             rows = cur.fetchall()
-        except psycopg.errors.InsufficientPrivilege as exc:
-            raise StoreError(_message(exc)) from exc
-        except psycopg.errors.SyntaxErrorOrAccessRuleViolation as exc:
-            raise InvalidStatementError(_message(exc)) from exc
         except psycopg.Error as exc:
+            # Class 42: syntax errors, unknown names and types (not 42501, a privilege)
+            if (exc.sqlstate or "").startswith("42") and exc.sqlstate != "42501":
+                raise InvalidStatementError(_message(exc)) from exc
             raise StoreError(_message(exc)) from exc
         types = [_type_name(d.type_code) for d in cur.description]
         return Result([d.name for d in cur.description], rows, types=types)
