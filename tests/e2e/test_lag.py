@@ -86,3 +86,29 @@ def test_lag_in_seconds_from_message_timestamps_stopped_and_after_loading(
     ).fetchone()
     assert stages is not None
     assert all(s >= 0 for s in stages[:3]) and stages[3] == 0 and stages[4] >= 2
+
+
+def test_a_running_pipeline_that_keeps_up_shows_no_lag(
+    db: sluice.Connection, broker: LocalBroker, topic: Callable[..., str]
+) -> None:
+    """The monitor takes the lag of a pipeline whose runner reads every partition to its
+    end from the runner, not from the broker."""
+    name = topic(2)
+    db.execute("CREATE TABLE t (id INTEGER)")
+    db.execute(
+        f"CREATE PIPELINE p AS LOAD DATA KAFKA {kafka(broker, name)} "
+        "INTO TABLE t FORMAT JSON (id <- id)"
+    )
+    db.execute("START PIPELINE p")
+    try:
+        for first in (0, 10):  # two rounds of 10 messages, 5 a partition
+            values = [json.dumps({"id": i}).encode() for i in range(first, first + 10)]
+            produce(broker.bootstrap, name, values, partitions=2)
+            end = (first + 10) // 2
+            keeping_up(db, [("0", 0, end, end, 0, 0.0), ("1", 0, end, end, 0, 0.0)])
+    finally:
+        db.execute("STOP PIPELINE p")
+
+
+def keeping_up(db: sluice.Connection, want: list[tuple[object, ...]]) -> None:
+    wait_for(lambda: offsets(db) == want, timeout=30, message=lambda: f"{want}, not {offsets(db)}")

@@ -93,8 +93,13 @@ class Engine:
             if record.state == RUNNING:
                 self._spawn(record.name)
         if self._monitor is None:
-            self._monitor = LagMonitor(self.store.fork(), self._lock)
+            self._monitor = LagMonitor(self.store.fork(), self._lock, self._caught_up)
             self._monitor.start()
+
+    def _caught_up(self, name: str) -> bool:
+        """Whether this process runs the pipeline and its last batch left no lag."""
+        runner = self._runners.get(name)
+        return runner is not None and not runner.failed and runner.caught_up
 
     def close(self) -> None:
         """Stop every runner after its current batch. States are kept, so pipelines that

@@ -55,6 +55,9 @@ class PipelineRunner:
         self.batches = 0
         self.rows = 0
         self.failed = False  # stopped by a terminal error; the thread may still be closing
+        # its last batch read every partition to its end, or it found nothing new: its lag is
+        # nil, and the lag monitor need not read the source behind it
+        self.caught_up = False
         self._runtime: PipelineRuntime | None = None  # the one in use, for stop() to cancel
 
     def start(self) -> None:
@@ -115,6 +118,7 @@ class PipelineRunner:
                     report = runtime.run_batch(store, runtime.batch_interval, skip_all=skip_all)
                     warned = False  # what was transient has cleared
                     attempts.pop(Failure.TRANSIENT, None)
+                    self.caught_up = report is None or report.caught_up
                     if report is None:
                         self._stop.wait(max(0.0, runtime.batch_interval - (time.monotonic() - t0)))
                     else:
@@ -123,6 +127,7 @@ class PipelineRunner:
                         self.rows += report.rows
                         self._metrics.batch(self.name, report)
                 except Exception as exc:
+                    self.caught_up = False
                     if self._stop.is_set():  # stopped under the batch (a killed program)
                         return
                     self._metrics.failed(self.name)

@@ -141,6 +141,8 @@ class BatchReport:
     rejected: dict[str, int] = dataclasses.field(default_factory=dict)  # left out, by kind
     nbytes: int = 0  # extracted
     stages: dict[str, float] = dataclasses.field(default_factory=dict)  # seconds, by stage
+    # every partition read to the end its source knew of when the batch was read
+    caught_up: bool = False
 
 
 class PipelineRuntime:
@@ -309,6 +311,7 @@ class PipelineRuntime:
             kinds,
             batch.nbytes,
             {**batch.stages, "load": done - load_started},
+            all(p.latest is not None and p.end >= p.latest for p in batch.parts),
         )
 
     def _next_batch(self, cursors: dict[str, int], wait: float, stop_at_end: bool) -> Batch | None:
