@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml setup.py src/sluice/native/kafkadrain.c
 demo: $(STAMP)
 	$(BIN)/sluice demo $(if $(DURATION),--duration $(DURATION))
 
-bench: $(STAMP)
+bench: $(STAMP) $(DRIVERS)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # The MySQL drivers the BI-tools tests connect with; mysqlclient builds against Debian's

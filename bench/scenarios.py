@@ -185,8 +185,8 @@ def _pipeline(
     return db
 
 
-def _count(db: Any) -> int:
-    row = db.execute("SELECT count(*) FROM readings").fetchone()
+def _count(db: Any, table: str = "readings") -> int:
+    row = db.execute(f"SELECT count(*) FROM {table}").fetchone()
     return int(row[0]) if row else 0
 
 
@@ -337,6 +337,15 @@ def connect():
             if r.status_code != 200:
                 raise RuntimeError(f"{r.status_code} {r.text[:200]}")
         return ask, http.close
+    if kind == "sqlalchemy":  # a BI tool's pool, analytic aggregates in MySQL's dialect
+        import sqlalchemy as sa
+        def ask(n):
+            with ENGINE.connect() as c:  # checked out and returned (ROLLBACK) each time
+                total, grouped = c.execute(sa.text(CONSISTENT)).one()
+                if total != grouped:
+                    raise RuntimeError(f"inconsistent: {total} rows, {grouped} by device")
+                c.execute(sa.text(AGGREGATE)).all()
+        return ask, lambda: None
     import pymysql
     conn = pymysql.connect(host="127.0.0.1", port=port, user="root", autocommit=True)
     cur = conn.cursor()
@@ -344,6 +353,14 @@ def connect():
         cur.execute("SELECT count(*), sum(seq) FROM readings")
         cur.fetchall()
     return ask, conn.close
+CONSISTENT = ("SELECT COUNT(*), (SELECT IFNULL(SUM(`n`), 0) FROM (SELECT COUNT(*) AS `n` "
+              "FROM `readings` GROUP BY `device_id`) AS `g`) FROM `readings`")
+AGGREGATE = ("SELECT `device_id`, COUNT(*) AS `n`, IFNULL(AVG(`temp`), 0), MAX(`vibration`) "
+             "FROM `readings2` GROUP BY `device_id` ORDER BY `n` DESC LIMIT 0, 10")
+if kind == "sqlalchemy":
+    import sqlalchemy as sa
+    ENGINE = sa.create_engine(f"mysql+pymysql://root@127.0.0.1:{port}/main",
+                              pool_size=clients, max_overflow=0)
 def client(k):
     try:
         ask, close = connect()
@@ -372,21 +389,30 @@ print(json.dumps({"latencies": latencies, "errors": errors[:3], "failed": len(er
 
 def served_load(
     bootstrap: str, topic: str, db: str, expect: int, clients: int, every: float = 0.05,
-    http: bool = False, **_: Any,
+    http: bool = False, bi: bool = False, **_: Any,
 ) -> dict[str, Any]:  # fmt: skip
     """The JSON load behind the MySQL endpoint, with ``clients`` connections (another process)
     each querying the table being loaded every ``every`` seconds; with ``http``, ``clients``
     HTTP clients polling the API (the dashboard's data, pipelines, offsets, batches, /metrics)
-    instead."""
+    instead. With ``bi``, the risk-analytics case: two pipelines load the topic into two
+    tables, and the clients are SQLAlchemy's pool running aggregates in MySQL's dialect, each
+    result checked for consistency (``clients`` 0: the two loads alone)."""
     import subprocess
 
     from sluice.broker import free_port
     from sluice.server import BackgroundServer, Endpoints
 
     conn = _pipeline(db, bootstrap, topic, f"INTO TABLE readings {JSON_MAPPING}")
+    if bi:  # the second pipeline, from the same topic
+        conn.execute(TABLE.format(key="").replace("readings", "readings2"))
+        conn.execute(
+            f"CREATE PIPELINE p2 AS LOAD DATA KAFKA '{bootstrap}/{topic}' "
+            f"INTO TABLE readings2 {JSON_MAPPING}"
+        )
     ports = Endpoints(mysql_port=free_port(), http_port=free_port() if http else None)
     server = BackgroundServer(conn, ports).start()
     kind, port = ("http", ports.http_port) if http else ("mysql", ports.mysql_port)
+    kind = "sqlalchemy" if bi else kind
     load = subprocess.Popen(
         [sys.executable, "-c", CLIENTS, kind, str(port), str(clients), str(every)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
@@ -395,7 +421,11 @@ def served_load(
     try:
         assert load.stdout.readline().strip() == "started"
         t0, c0 = time.perf_counter(), cpu()
+        if bi:
+            conn.execute("START PIPELINE p2")
         conn.execute("START PIPELINE p FOREGROUND").fetchall()
+        while bi and _count(conn, "readings2") < expect:
+            time.sleep(0.01)
         seconds, load_cpu = time.perf_counter() - t0, cpu() - c0
         out, _ = load.communicate("stop\n", timeout=60)
     finally:
@@ -404,8 +434,13 @@ def served_load(
             load.wait()
         server.stop()
     rows = _count(conn)
+    if bi:
+        conn.execute("STOP PIPELINE p2")
+        second = _count(conn, "readings2")
+        assert second == expect, f"loaded {second} into readings2, expected {expect}"
+        rows += second
     conn.close()
-    assert rows == expect, f"loaded {rows}, expected {expect}"
+    assert rows == expect * (2 if bi else 1), f"loaded {rows}, expected {expect}"
     found = json.loads(out.strip().splitlines()[-1])
     assert not found["errors"], found["errors"]
     latencies = found["latencies"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -88,3 +90,40 @@ def test_the_users_and_grants_example_runs_as_written() -> None:
         [("analyst", "SELECT"), ("ops", "ALL")],
         [("GRANT SELECT ON *.* TO `analyst`@`%`",)],
     ]
+
+
+def network_block(language: str, mentioning: str) -> str:
+    text = README.read_text()
+    section = text[text.index("## Over the network") : text.index("## The dashboard")]
+    blocks = re.findall(rf"```{language}\n(.*?)```", section, re.DOTALL)
+    (block,) = [b for b in blocks if mentioning in b]
+    return str(block)
+
+
+def test_the_sqlalchemy_and_jdbc_examples_run_as_written(tmp_path: Path) -> None:
+    from tests.server.conftest import PASSWORD, serving
+    from tests.server.test_drivers import JAR
+
+    with serving(str(tmp_path / "net.duckdb")) as server:
+        with server.connect() as conn, conn.cursor() as cur:
+            cur.execute("CREATE TABLE readings (id INTEGER, device VARCHAR)")
+            cur.execute("INSERT INTO readings SELECT i, 'd' || (i % 3) FROM range(30) t(i)")
+
+        def as_here(code: str) -> str:
+            return code.replace("3307", str(server.port)).replace("secret", PASSWORD)
+
+        python = network_block("python", "sqlalchemy")
+        out = subprocess.run(
+            [sys.executable, "-c", as_here(python)], capture_output=True, text=True, timeout=120
+        )
+        assert out.returncode == 0, out.stderr
+        assert "['id', 'device']" in out.stdout and "d0" in out.stdout
+
+        (tmp_path / "Example.java").write_text(as_here(network_block("java", "jdbc")))
+        out = subprocess.run(
+            ["java", "-cp", str(JAR), str(tmp_path / "Example.java")],
+            capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        # ids 11..29 by device: 6, 6, 7 (d0: 12..27, d1: 13..28, d2: 11..29)
+        assert out.stdout.split("\n")[:3] == ["d0 6", "d1 6", "d2 7"]
