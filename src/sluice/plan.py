@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sluice.errors import TerminalError
-from sluice.sql import ast
-from sluice.sql.expr import quote, rewrite
+from sluice.sql import ast, mysql
+from sluice.sql.expr import MYSQL_ONLY, quote, rewrite
 from sluice.sql.lexer import replace_relation
 from sluice.vocab import BATCH_RELATION, META_COLUMNS, ROW_COLUMN, TableInfo, is_text_type
 
@@ -141,10 +142,23 @@ def build_plan(
     *,
     table_sql: str,
     typed: Collection[str] = (),
+    store: str = "duckdb",
 ) -> LoadPlan:
     """Compile the pipeline's mapping, SET, WHERE and duplicate handling against ``table``.
     The batch's columns are text, but for the ``typed`` targets: those hold values (a Python
-    transform's), cast only if their type differs."""
+    transform's), cast only if their type differs. MySQL's functions in the expressions
+    (``IF``, ``IFNULL``, ``DATE_FORMAT``, ``FROM_UNIXTIME``, ...) are translated for the store
+    (``sluice.sql.mysql``): on PostgreSQL always, on DuckDB, which has some of them, when one
+    it lacks is there (DuckDB's own functions are then read as written)."""
+
+    def expr(text: str, **how: Any) -> str:
+        rewritten = rewrite(text, **how)
+        return (
+            mysql.expression(rewritten, store)
+            if store == "postgresql" or MYSQL_ONLY.search(rewritten)
+            else rewritten
+        )
+
     for name in [t for t in targets if not t.startswith("@")] + [a.column for a in defn.set]:
         if table.column_type(name) is None:
             have = ", ".join(n for n, _ in table.columns)
@@ -160,7 +174,7 @@ def build_plan(
         else:
             level1.append(_cast(src, table, t, from_text=t not in typed))
     target = table_sql.rpartition(".")[2]
-    mode, conflict = _conflict(defn, table, _loaded_columns(defn, table, targets), target)
+    mode, conflict = _conflict(defn, table, _loaded_columns(defn, table, targets), target, expr)
     order = [ROW_COLUMN] if conflict else []
     level1 += [f"b.{c}" for c in order]
     types = {t: table.column_type(t) or "VARCHAR" for t in targets if not t.startswith("@")}
@@ -171,9 +185,9 @@ def build_plan(
     set_cols = {table.canonical(a.column).lower(): a for a in defn.set}
     level2 = [quote(t) for t in targets if t.lower() not in set_cols]
     level2 += [
-        _cast(f"({rewrite(a.expr, meta=used)})", table, a.column, from_text=False) for a in defn.set
+        _cast(f"({expr(a.expr, meta=used)})", table, a.column, from_text=False) for a in defn.set
     ]
-    where = f" WHERE {rewrite(defn.where, meta=used)}" if defn.where is not None else ""
+    where = f" WHERE {expr(defn.where, meta=used)}" if defn.where is not None else ""
     meta = tuple(sorted(used))
     level1 += [f"CAST(b.{quote(m)} AS {META_COLUMNS[m]}) AS {quote(m)}" for m in meta]
     level2 += order + [quote(m) for m in meta]
@@ -207,7 +221,11 @@ def _cast(expr: str, table: TableInfo, column: str, *, from_text: bool = True) -
 
 
 def _conflict(
-    defn: ast.CreatePipeline, table: TableInfo, columns: Sequence[str], target: str
+    defn: ast.CreatePipeline,
+    table: TableInfo,
+    columns: Sequence[str],
+    target: str,
+    expr: Callable[..., str],
 ) -> tuple[str | None, str]:
     """The mode and the ON CONFLICT clause. In ``ON DUPLICATE KEY UPDATE col = expr`` a bare
     column name is the stored row's value, as in MySQL: it is qualified with ``target``."""
@@ -216,7 +234,7 @@ def _conflict(
         names = [n for n, _ in table.columns]
         sets = [
             f"{quote(table.canonical(a.column))} = "
-            f"{rewrite(a.expr, excluded=True, target=target, columns=names)}"
+            f"{expr(a.expr, excluded=True, target=target, columns=names)}"
             for a in defn.on_duplicate_key_update
         ]
     elif defn.duplicates == "REPLACE":

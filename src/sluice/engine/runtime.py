@@ -152,6 +152,7 @@ class PipelineRuntime:
         defn = links.resolve(defn, store)  # LOAD DATA LINK: the source the link names
         self.defn = defn
         self.name = defn.name
+        self._store_name = store.name  # the SQL dialect of the plan's expressions
         self._procedure = procedures.load(store, defn.table) if defn.into_procedure else None
         if self._procedure is not None:
             table = TableInfo(defn.table, self._procedure.columns)
@@ -400,7 +401,10 @@ class PipelineRuntime:
         return plan
 
     def _build_plan(self, targets: Sequence[str], typed: Collection[str] = ()) -> LoadPlan:
-        plan = build_plan(self.defn, self._table, targets, table_sql=self._table_sql, typed=typed)
+        plan = build_plan(
+            self.defn, self._table, targets, table_sql=self._table_sql, typed=typed,
+            store=self._store_name,
+        )  # fmt: skip
         return plan if self._procedure is None else procedure_plan(plan, self._procedure)
 
     def _read_ahead(

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from typing import Any
 
 from sluice.errors import ParseError
 from sluice.sql.lexer import Kind, tokenize
+
+# What marks a statement as MySQL's rather than the store's: constructs a store refuses, and
+# CONCAT, which DuckDB accepts but where a NULL argument does not make the result NULL. (Any
+# other statement the store refuses is translated too, once it has failed; but in a
+# transaction, that failure would end the transaction.)
+MYSQL_ONLY = re.compile(
+    r"`|\bLIMIT\s+\d+\s*,|\bAS\s+(SIGNED|UNSIGNED|CHAR\s*\))|"
+    r"\b(DATE_FORMAT|STR_TO_DATE|UNIX_TIMESTAMP|FROM_UNIXTIME|CURDATE|CURTIME|GROUP_CONCAT|"
+    r"IFNULL|IF|CONCAT)\s*\(",
+    re.I,
+)
 
 # SingleStore's pipeline functions, and the batch column each reads (sluice.vocab.META_COLUMNS)
 FUNCTIONS = {"pipeline_batch_id": "__batch_id", "pipeline_source_file": "__source"}

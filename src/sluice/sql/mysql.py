@@ -9,28 +9,20 @@ statement is translated once for each distinct text (``translate`` keeps the las
 
 from __future__ import annotations
 
-import re
 from functools import lru_cache
 
 import sqlglot
 from sqlglot import TokenType, exp
 from sqlglot.dialects.mysql import MySQL
 from sqlglot.errors import ErrorLevel, SqlglotError
+from sqlglot.parsers.mysql import MySQLParser
 
 from sluice.errors import ParseError
+from sluice.sql.expr import MYSQL_ONLY
+
+__all__ = ["MYSQL_ONLY", "expression", "to_store", "translate"]
 
 STORE_DIALECTS = {"duckdb": "duckdb", "postgresql": "postgres"}  # sqlglot's names
-
-# What marks a statement as MySQL's rather than the store's: constructs a store refuses, and
-# CONCAT, which DuckDB accepts but where a NULL argument does not make the result NULL. (Any
-# other statement the store refuses is translated too, once it has failed; but in a
-# transaction, that failure would end the transaction.)
-MYSQL_ONLY = re.compile(
-    r"`|\bLIMIT\s+\d+\s*,|\bAS\s+(SIGNED|UNSIGNED|CHAR\s*\))|"
-    r"\b(DATE_FORMAT|STR_TO_DATE|UNIX_TIMESTAMP|FROM_UNIXTIME|CURDATE|CURTIME|GROUP_CONCAT|"
-    r"IFNULL|IF|CONCAT)\s*\(",
-    re.I,
-)
 
 
 class ClientMySQL(MySQL):
@@ -78,3 +70,30 @@ def to_store(tree: exp.Expr, store: str) -> str:
 
 def _first_line(exc: SqlglotError) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+class RewrittenMySQL(ClientMySQL):
+    """A pipeline's SET/WHERE expression as ``sluice.sql.expr.rewrite`` leaves it: MySQL's
+    functions, but double quotes name columns (``"@var"``), strings are standard SQL, and
+    ``||`` concatenates (as both stores read it)."""
+
+    DPIPE_IS_STRING_CONCAT = True
+
+    class Tokenizer(ClientMySQL.Tokenizer):
+        QUOTES = ["'"]
+        IDENTIFIERS = ["`", '"']
+        STRING_ESCAPES = ["'"]
+
+    class Parser(MySQLParser):
+        DISJUNCTION = {k: v for k, v in MySQLParser.DISJUNCTION.items() if k != TokenType.DPIPE}
+
+
+@lru_cache(maxsize=1024)
+def expression(sql: str, store: str) -> str:
+    """A pipeline's SET or WHERE expression (rewritten), MySQL's functions in it translated for
+    the store: ``IF(@t > 30, 'hot', 'ok')`` → ``CASE WHEN …``. As written when sqlglot cannot
+    read it: the store then says what is wrong."""
+    try:
+        return to_store(sqlglot.parse_one(sql, dialect=RewrittenMySQL), store)
+    except SqlglotError:
+        return sql
