@@ -127,11 +127,16 @@ def test_schema_browsing(store_server: Server) -> None:
         assert (schema,) in cur.fetchall()
         cur.execute("SHOW COLLATION WHERE Charset = 'utf8mb4' AND Collation = 'utf8mb4_bin'")
         assert [r[:2] for r in cur.fetchall()] == [("utf8mb4_bin", "utf8mb4")]
+        cur.execute("SHOW TABLE STATUS LIKE 'read%'")
+        assert [r[:2] for r in cur.fetchall()] == [("readings", "Sluice")]
         cur.execute("SHOW CHARACTER SET LIKE 'utf8%'")
         assert {r[0] for r in cur.fetchall()} == {"utf8mb4", "utf8mb3"}
         cur.execute("SELECT @@tx_isolation, @@session.transaction_read_only, @@sql_mode")
         isolation, _, mode = cur.fetchone()  # type: ignore[misc]
         assert isolation == "REPEATABLE-READ" and "ANSI_QUOTES" not in mode
+        cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        cur.execute("SELECT @@tx_isolation, @@transaction_isolation")
+        assert cur.fetchone() == ("READ-COMMITTED", "READ-COMMITTED")
 
 
 @pytest.mark.parametrize("driver", ["pymysql", "mysqldb"])

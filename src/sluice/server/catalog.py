@@ -281,6 +281,18 @@ SHOW_QUERIES = {
         "FROM information_schema.CHARACTER_SETS",
         "Charset",
     ),
+    "TABLE STATUS": (
+        "SELECT TABLE_NAME AS `Name`, ENGINE AS `Engine`, VERSION AS `Version`, "
+        "ROW_FORMAT AS `Row_format`, TABLE_ROWS AS `Rows`, AVG_ROW_LENGTH AS `Avg_row_length`, "
+        "DATA_LENGTH AS `Data_length`, MAX_DATA_LENGTH AS `Max_data_length`, "
+        "INDEX_LENGTH AS `Index_length`, DATA_FREE AS `Data_free`, "
+        "AUTO_INCREMENT AS `Auto_increment`, CREATE_TIME AS `Create_time`, "
+        "UPDATE_TIME AS `Update_time`, CHECK_TIME AS `Check_time`, "
+        "TABLE_COLLATION AS `Collation`, CHECKSUM AS `Checksum`, "
+        "CREATE_OPTIONS AS `Create_options`, TABLE_COMMENT AS `Comment` "
+        "FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{database}'",
+        "Name",
+    ),
     "ENGINES": (
         "SELECT ENGINE AS `Engine`, SUPPORT AS `Support`, COMMENT AS `Comment`, "
         "TRANSACTIONS AS `Transactions`, XA AS `XA`, SAVEPOINTS AS `Savepoints` "
@@ -289,25 +301,28 @@ SHOW_QUERIES = {
     ),
 }
 _SHOW = re.compile(
-    r"\s*SHOW\s+(COLLATION|CHARACTER\s+SET|CHARSET|(?:STORAGE\s+)?ENGINES)"
+    r"\s*SHOW\s+(COLLATION|CHARACTER\s+SET|CHARSET|(?:STORAGE\s+)?ENGINES|TABLE\s+STATUS)"
+    r"(?:\s+(?:FROM|IN)\s+`?(\w+)`?)?"
     r"(?:\s+(LIKE)\s+(.+?)|\s+(WHERE)\s+(.+?))?\s*;?\s*$",
     re.I | re.S,
 )
 
 
-def show_query(sql: str) -> str | None:
-    """``SHOW COLLATION``/``CHARACTER SET``/``ENGINES`` [``LIKE …`` | ``WHERE …``] as a query
-    of information_schema, in MySQL's dialect; None for any other statement."""
+def show_query(sql: str, database: str) -> str | None:
+    """``SHOW COLLATION``/``CHARACTER SET``/``ENGINES``/``TABLE STATUS [FROM db]`` [``LIKE …``
+    | ``WHERE …``] as a query of information_schema, in MySQL's dialect; None for any other
+    statement."""
     m = _SHOW.match(sql)
     if m is None:
         return None
     kind = re.sub(r"\s+", " ", m.group(1).upper())
     kind = {"CHARSET": "CHARACTER SET", "STORAGE ENGINES": "ENGINES"}.get(kind, kind)
     select, name = SHOW_QUERIES[kind]
-    if m.group(2):
-        return f"SELECT * FROM ({select}) AS s WHERE `{name}` LIKE {m.group(3)}"
-    if m.group(4):
-        return f"SELECT * FROM ({select}) AS s WHERE {_quote_names(m.group(5), select)}"
+    select = select.replace("{database}", (m.group(2) or database).replace("'", "''"))
+    if m.group(3):
+        return f"SELECT * FROM ({select}) AS s WHERE `{name}` LIKE {m.group(4)}"
+    if m.group(5):
+        return f"SELECT * FROM ({select}) AS s WHERE {_quote_names(m.group(6), select)}"
     return select
 
 

@@ -208,7 +208,8 @@ class SluiceSession(Session):  # type: ignore[misc]  # mysql-mimic ships no type
             return await self._run(sql)
         if _END.match(sql):
             return await self._end_transaction(sql)
-        show = catalog.show_query(sql)  # SHOW COLLATION and others sqlglot cannot read
+        # SHOW COLLATION and others sqlglot cannot read
+        show = catalog.show_query(sql, self.database or "")
         if show is not None:
             return await self._query_info_schema(self._parse(show)[0])
         if _plain(sql):
@@ -281,6 +282,11 @@ class SluiceSession(Session):  # type: ignore[misc]  # mysql-mimic ships no type
 
     def _in_info_schema(self) -> bool:
         return (self.database or "").lower() == "information_schema"
+
+    def _set_transaction(self, item: exp.SetItem) -> None:
+        super()._set_transaction(item)  # MySQL 5.7's names say the same as 8's
+        self.variables.set("tx_isolation", self.variables.get("transaction_isolation"))
+        self.variables.set("tx_read_only", self.variables.get("transaction_read_only"))
 
     def _set_variable(self, setitem: exp.SetItem) -> None:
         """mysql-mimic's, except that the value may be any expression of literals and
